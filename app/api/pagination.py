@@ -1,0 +1,36 @@
+"""Opaque cursors: clients pass back ``next_cursor`` as ``cursor``."""
+
+from __future__ import annotations
+
+import base64
+from typing import Annotated, Any
+
+import orjson
+from fastapi import Query
+
+from app.api.problems import FieldProblem, Unprocessable
+
+LimitQuery = Annotated[int, Query(ge=1, le=500, description="Page size (1–500)")]
+CursorQuery = Annotated[
+    str | None, Query(description="The `next_cursor` of the previous page; omit for the first")
+]
+
+
+def encode_cursor(position: Any) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps(position)).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> Any:
+    if cursor is None:
+        return None
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        return orjson.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (ValueError, orjson.JSONDecodeError):
+        raise Unprocessable(
+            "cursor is not one this API issued",
+            code="invalid_cursor",
+            errors=[
+                FieldProblem(field="query.cursor", code="invalid_cursor", message="unknown cursor")
+            ],
+        ) from None

@@ -1,0 +1,124 @@
+"""POST /v1/events: the only way events come in."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel, Field
+
+from app.api.deps import ClockDep, DatabaseDep, IngestKey, SettingsDep
+from app.api.problems import FieldProblem, PayloadTooLarge, Unprocessable, problem_responses
+from app.ingest.schemas import INGEST_EXAMPLE, EventIn, IngestAnswer
+from app.ingest.service import ingest_batch
+from app.risk.evaluation import evaluate_scopes
+
+router = APIRouter(prefix="/v1", tags=["events"])
+
+MAX_EVENTS = 1000
+
+
+class EventBatch(BaseModel):
+    """The request body: 1 to 1000 events (documentation only; each event is validated alone)."""
+
+    events: list[EventIn] = Field(min_length=1, max_length=MAX_EVENTS)
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"the body is over the limit of {limit} bytes", code="body_too_large")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(
+                f"the body is over the limit of {limit} bytes", code="body_too_large"
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _envelope_error(detail: str, code: str, field: str = "body.events") -> Unprocessable:
+    return Unprocessable(
+        detail, code=code, errors=[FieldProblem(field=field, code=code, message=detail)]
+    )
+
+
+def parse_envelope(body: bytes) -> list[Any]:
+    """The ``events`` list, or a 422 that names what is wrong with the envelope."""
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise _envelope_error(
+            f"the body is not valid JSON: {exc}", "invalid_json", "body"
+        ) from None
+    if not isinstance(document, dict):
+        raise _envelope_error(
+            'the body must be a JSON object {"events": [...]}', "invalid_envelope", "body"
+        )
+    events = document.get("events")
+    if events is None:
+        raise _envelope_error("events: field required", "missing_events")
+    if not isinstance(events, list):
+        raise _envelope_error("events must be a list of event objects", "invalid_envelope")
+    if not events:
+        raise _envelope_error("events must hold at least 1 event", "empty_batch")
+    if len(events) > MAX_EVENTS:
+        raise _envelope_error(
+            f"events holds {len(events)} events; at most {MAX_EVENTS} per request",
+            "too_many_events",
+        )
+    return events
+
+
+@router.post(
+    "/events",
+    summary="Ingest order and refund events",
+    description=(
+        "Takes 1–1000 events. Each is validated on its own and answered in input order: "
+        "`accepted` (stored durably: committed before this answer), `duplicate` (same "
+        "`event_id` and content seen before) or `rejected` with a code (`unknown_type`, "
+        "`unknown_reason`, `unknown_kind`, `naive_occurred_at`, `invalid_occurred_at`, "
+        "`occurred_in_future`, `missing_field`, `invalid_field`, `invalid_store_id`, "
+        "`invalid_amount`, `event_id_conflict`, …). A bad envelope is refused whole (422), "
+        "a body over the size limit with 413. Needs the `ingest` scope."
+    ),
+    response_model=IngestAnswer,
+    operation_id="ingest_events",
+    responses=problem_responses(401, 403, 413, 422),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {"$ref": "#/components/schemas/EventBatch"},
+                    "example": INGEST_EXAMPLE,
+                }
+            },
+        }
+    },
+)
+async def ingest_events(
+    request: Request,
+    _key: IngestKey,
+    db: DatabaseDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+) -> Response:
+    events = parse_envelope(await _read_body(request, settings.max_body_bytes))
+    now = clock.now()
+    async with db.transaction() as session:
+        answer, outcome = await ingest_batch(
+            session,
+            events,
+            now=now,
+            max_future=timedelta(seconds=settings.max_future_skew_seconds),
+            default_timezone=settings.default_timezone,
+        )
+        if outcome.touched_scopes:
+            await evaluate_scopes(session, outcome.contexts, outcome.touched_scopes, now=now)
+    return Response(answer.model_dump_json(), media_type="application/json")

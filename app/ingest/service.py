@@ -1,0 +1,409 @@
+"""Ingest one batch in one transaction: store, fold, update buckets, re-evaluate.
+
+The road of an event (DESIGN §2–3): validate → insert raw (idempotent by
+event_id) → fold into refund/order state → one delta per (store, scope, day)
+→ re-evaluate the touched scopes' tiers. Set-based: one statement per table
+per batch, never one per event.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import astuple, dataclass, field, fields
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+from sqlalchemy import select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.dialect import insert_for, lock_key, lock_keys
+from app.figures.models import DailyFigures
+from app.figures.rules import NO_CONTRIBUTION, Contribution, add_delta, contribution
+from app.ingest.fold import OrderState, RefundState, fold_order_event, fold_refund_event
+from app.ingest.models import Event, OrderRecord, RefundRecord
+from app.ingest.schemas import (
+    EVENT_ADAPTER,
+    EventError,
+    EventResult,
+    IngestAnswer,
+    describe_validation_error,
+)
+from app.stores.service import StoreContext, ensure_stores
+
+_REFUND_FIELDS = [f.name for f in fields(RefundState)]
+_ORDER_FIELDS = [f.name for f in fields(OrderState)]
+_CONTRIBUTION_COLUMNS = (
+    "c_product_id",
+    "c_paid_day",
+    "c_applied_day",
+    "c_quality_day",
+    "c_pending",
+)
+
+# Rows are read in the dataclasses' field order, so a row unpacks into one.
+_REFUND_COLUMNS = [RefundRecord.__table__.c[name] for name in _REFUND_FIELDS]
+_ORDER_COLUMNS = [
+    OrderRecord.__table__.c[name] for name in (*_ORDER_FIELDS, *_CONTRIBUTION_COLUMNS)
+]
+
+
+def refund_state_columns() -> list[Any]:
+    """The refunds table's columns in RefundState's field order."""
+    return list(_REFUND_COLUMNS)
+
+
+def order_state_columns() -> list[Any]:
+    """The orders table's state columns in OrderState's field order."""
+    return list(_ORDER_COLUMNS[: len(_ORDER_FIELDS)])
+
+
+Scope = tuple[str, str]  # (store_id, product_id or "" for the store)
+
+
+@dataclass(slots=True)
+class FoldOutcome:
+    """What a fold changed: the scopes whose figures moved."""
+
+    touched_scopes: set[Scope] = field(default_factory=set)
+    contexts: dict[str, StoreContext] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _Accepted:
+    index: int
+    event: Any
+    content_hash: bytes
+    payload: str
+
+
+def _reject(event_id: str | None, error: EventError) -> EventResult:
+    return EventResult(event_id=event_id, status="rejected", error=error)
+
+
+def validate_batch(
+    raw_events: Sequence[Any], *, now: datetime, max_future: timedelta
+) -> tuple[list[EventResult | None], list[_Accepted]]:
+    """Validate each event on its own; catch in-batch resends and id conflicts."""
+    results: list[EventResult | None] = [None] * len(raw_events)
+    candidates: list[_Accepted] = []
+    seen: dict[str, bytes] = {}
+    latest_allowed = now + max_future
+    for index, raw in enumerate(raw_events):
+        raw_id = raw.get("event_id") if isinstance(raw, dict) else None
+        event_id = raw_id if isinstance(raw_id, str) else None
+        try:
+            event = EVENT_ADAPTER.validate_python(raw)
+        except ValidationError as exc:
+            results[index] = _reject(event_id, describe_validation_error(exc))
+            continue
+        if event.occurred_at > latest_allowed:
+            results[index] = _reject(
+                event_id,
+                EventError(
+                    code="occurred_in_future",
+                    field="occurred_at",
+                    message="occurred_at is more than 5 minutes in the future",
+                ),
+            )
+            continue
+        payload = orjson.dumps(raw, option=orjson.OPT_SORT_KEYS)
+        digest = hashlib.blake2b(payload, digest_size=16).digest()
+        prior = seen.get(event.event_id)
+        if prior is not None:
+            results[index] = _duplicate_or_conflict(event.event_id, prior == digest)
+            continue
+        seen[event.event_id] = digest
+        candidates.append(_Accepted(index, event, digest, payload.decode()))
+    return results, candidates
+
+
+def _duplicate_or_conflict(event_id: str, same_content: bool) -> EventResult:
+    if same_content:
+        return EventResult(event_id=event_id, status="duplicate")
+    return _reject(
+        event_id,
+        EventError(
+            code="event_id_conflict",
+            field="event_id",
+            message="this event_id was already used for an event with other content",
+        ),
+    )
+
+
+async def ingest_batch(
+    session: AsyncSession,
+    raw_events: Sequence[Any],
+    *,
+    now: datetime,
+    max_future: timedelta,
+    default_timezone: str,
+) -> tuple[IngestAnswer, FoldOutcome]:
+    """Validate, store and fold one batch. The caller owns the transaction."""
+    results, candidates = validate_batch(raw_events, now=now, max_future=max_future)
+    outcome = FoldOutcome()
+    if candidates:
+        store_ids = sorted({c.event.store_id for c in candidates})
+        outcome.contexts = await ensure_stores(
+            session, store_ids, now=now, default_timezone=default_timezone
+        )
+        # Shared per-store locks: a time-zone or policy rebuild takes them exclusively.
+        await lock_keys(session, (lock_key("store", s) for s in store_ids), shared=True)
+        inserted = await _insert_events(session, candidates, now)
+        fresh = [c for c in candidates if c.event.event_id in inserted]
+        await _settle_known(
+            session, [c for c in candidates if c.event.event_id not in inserted], results
+        )
+        for c in fresh:
+            results[c.index] = EventResult(event_id=c.event.event_id, status="accepted")
+        if fresh:
+            outcome.touched_scopes = await fold_events(
+                session, [c.event for c in fresh], outcome.contexts
+            )
+    final = [r for r in results if r is not None]
+    assert len(final) == len(raw_events)
+    answer = IngestAnswer(
+        accepted=sum(r.status == "accepted" for r in final),
+        duplicates=sum(r.status == "duplicate" for r in final),
+        rejected=sum(r.status == "rejected" for r in final),
+        results=final,
+    )
+    return answer, outcome
+
+
+async def _insert_events(
+    session: AsyncSession, candidates: Sequence[_Accepted], now: datetime
+) -> set[str]:
+    stmt = (
+        insert_for(session, Event.__table__)
+        .on_conflict_do_nothing(index_elements=["event_id"])
+        .returning(Event.__table__.c.event_id)
+    )
+    rows = await session.execute(
+        stmt,
+        [
+            {
+                "event_id": c.event.event_id,
+                "store_id": c.event.store_id,
+                "type": c.event.type,
+                "occurred_at": c.event.occurred_at,
+                "received_at": now,
+                "content_hash": c.content_hash,
+                "payload": c.payload,
+            }
+            for c in candidates
+        ],
+    )
+    return set(rows.scalars())
+
+
+async def _settle_known(
+    session: AsyncSession, known: Sequence[_Accepted], results: list[EventResult | None]
+) -> None:
+    """Events whose id is already stored: a resend, or a conflicting reuse."""
+    if not known:
+        return
+    rows = await session.execute(
+        select(Event.event_id, Event.content_hash).where(
+            Event.event_id.in_([c.event.event_id for c in known])
+        )
+    )
+    stored = {row.event_id: bytes(row.content_hash) for row in rows}
+    for c in known:
+        results[c.index] = _duplicate_or_conflict(
+            c.event.event_id, stored.get(c.event.event_id) == c.content_hash
+        )
+
+
+async def fold_events(
+    session: AsyncSession, events: Sequence[Any], contexts: dict[str, StoreContext]
+) -> set[Scope]:
+    """Fold newly stored events into refund/order state and the daily buckets."""
+    refund_events: dict[tuple[str, str], list[Any]] = defaultdict(list)
+    order_events: dict[tuple[str, str], list[Any]] = defaultdict(list)
+    for event in events:
+        if event.type.startswith("refund."):
+            refund_events[(event.store_id, event.refund_id)].append(event)
+        else:
+            order_events[(event.store_id, event.order_id)].append(event)
+
+    # Phase 1: refunds.
+    refund_keys = sorted(refund_events)
+    await lock_keys(session, (lock_key("refund", *k) for k in refund_keys))
+    refunds = await _load_refunds(session, refund_keys)
+    affected_orders: set[tuple[str, str]] = set(order_events)
+    for key, evs in refund_events.items():
+        state = refunds.get(key)
+        if state is None:
+            state = refunds[key] = RefundState(store_id=key[0], refund_id=key[1])
+        before = state.order_id
+        for event in evs:
+            fold_refund_event(state, event)
+        for order_id in (before, state.order_id):
+            if order_id is not None:
+                affected_orders.add((key[0], order_id))
+
+    # Phase 2: orders, with every refund of each affected order.
+    order_keys = sorted(affected_orders)
+    await lock_keys(session, (lock_key("order", *k) for k in order_keys))
+    orders, old_contributions = await _load_orders(session, order_keys)
+    refunds_by_order = await _load_refunds_of_orders(session, order_keys, refunds)
+    for key, evs in order_events.items():
+        order = orders.get(key)
+        if order is None:
+            order = orders[key] = OrderState(store_id=key[0], order_id=key[1])
+        for event in evs:
+            fold_order_event(order, event)
+
+    deltas: dict[tuple[str, str, date], list[int]] = {}
+    new_contributions: dict[tuple[str, str], Contribution] = {}
+    for key in order_keys:
+        ctx = contexts[key[0]]
+        new = contribution(
+            orders.get(key),
+            refunds_by_order.get(key, ()),
+            tz=ctx.tz,
+            quality_reasons=ctx.quality_reasons,
+            reason_basis=ctx.reason_basis,
+        )
+        old = old_contributions.get(key, NO_CONTRIBUTION)
+        add_delta(deltas, key[0], old, new)
+        new_contributions[key] = new
+
+    await _save_refunds(session, [refunds[k] for k in refund_keys])
+    await _save_orders(session, order_keys, orders, new_contributions)
+    await apply_bucket_deltas(session, deltas)
+    return {(store_id, scope) for (store_id, scope, _day), row in deltas.items() if any(row)}
+
+
+async def _load_refunds(
+    session: AsyncSession, keys: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], RefundState]:
+    if not keys:
+        return {}
+    table = RefundRecord.__table__
+    rows = await session.execute(
+        select(*_REFUND_COLUMNS).where(tuple_(table.c.store_id, table.c.refund_id).in_(keys))
+    )
+    return {(r.store_id, r.refund_id): RefundState(*r) for r in rows}
+
+
+async def _load_refunds_of_orders(
+    session: AsyncSession,
+    order_keys: Sequence[tuple[str, str]],
+    in_memory: dict[tuple[str, str], RefundState],
+) -> dict[tuple[str, str], list[RefundState]]:
+    """All refunds of these orders; this batch's fresher states win over the stored ones."""
+    merged: dict[tuple[str, str], RefundState] = {}
+    if order_keys:
+        table = RefundRecord.__table__
+        rows = await session.execute(
+            select(*_REFUND_COLUMNS).where(
+                tuple_(table.c.store_id, table.c.order_id).in_(order_keys)
+            )
+        )
+        for r in rows:
+            merged[(r.store_id, r.refund_id)] = RefundState(*r)
+    merged.update(in_memory)
+    by_order: dict[tuple[str, str], list[RefundState]] = defaultdict(list)
+    for state in merged.values():
+        if state.order_id is not None:
+            by_order[(state.store_id, state.order_id)].append(state)
+    return by_order
+
+
+async def _load_orders(
+    session: AsyncSession, keys: Sequence[tuple[str, str]]
+) -> tuple[dict[tuple[str, str], OrderState], dict[tuple[str, str], Contribution]]:
+    if not keys:
+        return {}, {}
+    table = OrderRecord.__table__
+    rows = await session.execute(
+        select(*_ORDER_COLUMNS).where(tuple_(table.c.store_id, table.c.order_id).in_(keys))
+    )
+    orders: dict[tuple[str, str], OrderState] = {}
+    contributions: dict[tuple[str, str], Contribution] = {}
+    n = len(_ORDER_FIELDS)
+    for r in rows:
+        key = (r.store_id, r.order_id)
+        orders[key] = OrderState(*r[:n])
+        contributions[key] = Contribution(*r[n:])
+    return orders, contributions
+
+
+async def _save_refunds(session: AsyncSession, states: Sequence[RefundState]) -> None:
+    if not states:
+        return
+    table = RefundRecord.__table__
+    stmt = insert_for(session, table)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["store_id", "refund_id"],
+        set_={name: stmt.excluded[name] for name in _REFUND_FIELDS[2:]},
+    )
+    await session.execute(
+        stmt, [dict(zip(_REFUND_FIELDS, astuple(s), strict=True)) for s in states]
+    )
+
+
+async def _save_orders(
+    session: AsyncSession,
+    keys: Sequence[tuple[str, str]],
+    orders: dict[tuple[str, str], OrderState],
+    contributions: dict[tuple[str, str], Contribution],
+) -> None:
+    """Upsert each affected order's state and its new contribution."""
+    if not keys:
+        return
+    table = OrderRecord.__table__
+    stmt = insert_for(session, table)
+    columns = [*_ORDER_FIELDS[2:], *_CONTRIBUTION_COLUMNS]
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["store_id", "order_id"],
+        set_={name: stmt.excluded[name] for name in columns},
+    )
+    params = []
+    for key in keys:
+        order = orders.get(key) or OrderState(store_id=key[0], order_id=key[1])
+        row = dict(zip(_ORDER_FIELDS, astuple(order), strict=True))
+        row.update(zip(_CONTRIBUTION_COLUMNS, astuple(contributions[key]), strict=True))
+        params.append(row)
+    await session.execute(stmt, params)
+
+
+async def apply_bucket_deltas(
+    session: AsyncSession, deltas: dict[tuple[str, str, date], list[int]]
+) -> None:
+    """One upsert for all (store, scope, day) deltas, in key order (no deadlocks)."""
+    rows = [
+        {
+            "store_id": store_id,
+            "product_id": scope,
+            "day": day,
+            "orders": d[0],
+            "applied_quality_refunds": d[1],
+            "quality_refunds": d[2],
+            "pending_quality_refunds": d[3],
+        }
+        for (store_id, scope, day), d in sorted(deltas.items())
+        if any(d)
+    ]
+    if not rows:
+        return
+    table = DailyFigures.__table__
+    stmt = insert_for(session, table)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["store_id", "product_id", "day"],
+        set_={
+            name: table.c[name] + stmt.excluded[name]
+            for name in (
+                "orders",
+                "applied_quality_refunds",
+                "quality_refunds",
+                "pending_quality_refunds",
+            )
+        },
+    )
+    await session.execute(stmt, rows)

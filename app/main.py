@@ -1,0 +1,101 @@
+"""create_app(): settings, database, routers, problem handlers, the in-process worker."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from app.api import health
+from app.api.problems import install_problem_handlers
+from app.auth.endpoints import router as keys_router
+from app.auth.service import KeyCache
+from app.clock import Clock, SystemClock
+from app.config import Settings, get_settings
+from app.db.engine import Database, create_engine
+from app.figures.endpoints import router as figures_router
+from app.ingest.endpoints import EventBatch
+from app.ingest.endpoints import router as ingest_router
+from app.stores.endpoints import router as stores_router
+
+DESCRIPTION = """
+refundwatch keeps each store's and product's rolling **quality-refund rate (品质退款率)**
+and **count (品质退款单数)** exactly, from the order and refund events you send, and
+tells you how far each is from demotion (降权), a listing ban (禁止上新) and delisting (下架).
+
+Authorize with an API key (`Authorization: Bearer rw_…`): scopes `ingest`, `read`, `admin`.
+Errors are `application/problem+json` with a machine `code`.
+"""
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    clock: Clock | None = None,
+    run_worker: bool = False,
+) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.db = Database(create_engine(settings))
+        worker = None
+        if run_worker:
+            from app.worker.scheduler import Worker
+
+            worker = Worker(app.state.db, settings, app.state.clock)
+            await worker.start()
+        try:
+            yield
+        finally:
+            if worker is not None:
+                await worker.stop()
+            await app.state.db.dispose()
+
+    app = FastAPI(
+        title="refundwatch",
+        version="0.1.0",
+        summary="Quality-refund risk monitoring for marketplace sellers",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.clock = clock or SystemClock()
+    app.state.key_cache = KeyCache(settings.api_key_cache_seconds)
+    install_problem_handlers(app)
+    for router in routers():
+        app.include_router(router)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def routers() -> list[Any]:
+    return [
+        health.router,
+        ingest_router,
+        stores_router,
+        figures_router,
+        keys_router,
+    ]
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """The generated schema plus the event union that POST /v1/events documents."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(
+        title=app.title,
+        version=app.version,
+        summary=app.summary,
+        description=app.description,
+        routes=app.routes,
+    )
+    batch = EventBatch.model_json_schema(ref_template="#/components/schemas/{model}")
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components.update(batch.pop("$defs", {}))
+    components["EventBatch"] = batch
+    app.openapi_schema = schema
+    return schema
