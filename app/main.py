@@ -43,11 +43,13 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.db = Database(create_engine(settings))
         worker = None
+        app.state.worker = None
         if run_worker:
             from app.worker.scheduler import Worker
 
             worker = Worker(app.state.db, settings, app.state.clock)
             await worker.start()
+            app.state.worker = worker
         try:
             yield
         finally:
@@ -73,11 +75,22 @@ def create_app(
 
 
 def routers() -> list[Any]:
+    from app.alerts.endpoints import router as alerts_router
+    from app.alerts.silences import router as silences_router
+    from app.risk.endpoints import router as risk_router
+    from app.risk.policies import router as policies_router
+    from app.webhooks.endpoints import router as webhooks_router
+
     return [
         health.router,
         ingest_router,
         stores_router,
         figures_router,
+        risk_router,
+        policies_router,
+        alerts_router,
+        silences_router,
+        webhooks_router,
         keys_router,
     ]
 

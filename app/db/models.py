@@ -7,6 +7,7 @@ from app.figures.models import DailyFigures
 from app.ingest.models import Event, OrderRecord, RefundRecord
 from app.risk.models import Policy
 from app.stores.models import Store
+from app.webhooks.models import Delivery, DeliveryAttempt, WebhookSubscription
 
 __all__ = [
     "Alert",
@@ -14,10 +15,13 @@ __all__ = [
     "ApiKey",
     "Base",
     "DailyFigures",
+    "Delivery",
+    "DeliveryAttempt",
     "Event",
     "OrderRecord",
     "Policy",
     "RefundRecord",
     "Silence",
     "Store",
+    "WebhookSubscription",
 ]

@@ -121,4 +121,8 @@ async def ingest_events(
         )
         if outcome.touched_scopes:
             await evaluate_scopes(session, outcome.contexts, outcome.touched_scopes, now=now)
+        enqueued = session.info.get("deliveries_enqueued", 0)
+    worker = request.app.state.worker
+    if enqueued and worker is not None:
+        worker.wake_relay()  # committed: deliver now, not at the next poll
     return Response(answer.model_dump_json(), media_type="application/json")

@@ -60,8 +60,8 @@ def _parse_reason(value: Any) -> str:
     if code is None:
         raise PydanticCustomError(
             "unknown_reason",
-            "reason {value!r} is unknown; valid: {valid}",
-            {"value": value, "valid": ", ".join(REASON_CODES) + " (or their Chinese labels)"},
+            "reason {value} is unknown; valid: {valid}",
+            {"value": repr(value), "valid": ", ".join(REASON_CODES) + " (or their Chinese labels)"},
         )
     return code
 
@@ -70,8 +70,8 @@ def _parse_kind(value: Any) -> str:
     if value not in KINDS:
         raise PydanticCustomError(
             "unknown_kind",
-            "kind {value!r} is unknown; valid: {valid}",
-            {"value": value, "valid": ", ".join(KINDS)},
+            "kind {value} is unknown; valid: {valid}",
+            {"value": repr(value), "valid": ", ".join(KINDS)},
         )
     return str(value)
 

@@ -86,11 +86,16 @@ def _reject(event_id: str | None, error: EventError) -> EventResult:
 
 def validate_batch(
     raw_events: Sequence[Any], *, now: datetime, max_future: timedelta
-) -> tuple[list[EventResult | None], list[_Accepted]]:
-    """Validate each event on its own; catch in-batch resends and id conflicts."""
+) -> tuple[list[EventResult | None], list[_Accepted], list[_Accepted]]:
+    """Validate each event on its own; set aside in-batch repeats of an event_id.
+
+    A repeat is judged later, against what the id ends up meaning: the stored
+    event if the id was known before this batch, else its first use here.
+    """
     results: list[EventResult | None] = [None] * len(raw_events)
     candidates: list[_Accepted] = []
-    seen: dict[str, bytes] = {}
+    repeats: list[_Accepted] = []
+    seen: set[str] = set()
     latest_allowed = now + max_future
     for index, raw in enumerate(raw_events):
         raw_id = raw.get("event_id") if isinstance(raw, dict) else None
@@ -112,13 +117,12 @@ def validate_batch(
             continue
         payload = orjson.dumps(raw, option=orjson.OPT_SORT_KEYS)
         digest = hashlib.blake2b(payload, digest_size=16).digest()
-        prior = seen.get(event.event_id)
-        if prior is not None:
-            results[index] = _duplicate_or_conflict(event.event_id, prior == digest)
+        if event.event_id in seen:
+            repeats.append(_Accepted(index, event, digest, ""))
             continue
-        seen[event.event_id] = digest
+        seen.add(event.event_id)
         candidates.append(_Accepted(index, event, digest, payload.decode()))
-    return results, candidates
+    return results, candidates, repeats
 
 
 def _duplicate_or_conflict(event_id: str, same_content: bool) -> EventResult:
@@ -143,7 +147,7 @@ async def ingest_batch(
     default_timezone: str,
 ) -> tuple[IngestAnswer, FoldOutcome]:
     """Validate, store and fold one batch. The caller owns the transaction."""
-    results, candidates = validate_batch(raw_events, now=now, max_future=max_future)
+    results, candidates, repeats = validate_batch(raw_events, now=now, max_future=max_future)
     outcome = FoldOutcome()
     if candidates:
         store_ids = sorted({c.event.store_id for c in candidates})
@@ -154,11 +158,16 @@ async def ingest_batch(
         await lock_keys(session, (lock_key("store", s) for s in store_ids), shared=True)
         inserted = await _insert_events(session, candidates, now)
         fresh = [c for c in candidates if c.event.event_id in inserted]
-        await _settle_known(
+        meaning = await _settle_known(
             session, [c for c in candidates if c.event.event_id not in inserted], results
         )
         for c in fresh:
             results[c.index] = EventResult(event_id=c.event.event_id, status="accepted")
+            meaning[c.event.event_id] = c.content_hash
+        for r in repeats:
+            results[r.index] = _duplicate_or_conflict(
+                r.event.event_id, meaning.get(r.event.event_id) == r.content_hash
+            )
         if fresh:
             outcome.touched_scopes = await fold_events(
                 session, [c.event for c in fresh], outcome.contexts
@@ -202,10 +211,13 @@ async def _insert_events(
 
 async def _settle_known(
     session: AsyncSession, known: Sequence[_Accepted], results: list[EventResult | None]
-) -> None:
-    """Events whose id is already stored: a resend, or a conflicting reuse."""
+) -> dict[str, bytes]:
+    """Events whose id is already stored: a resend, or a conflicting reuse.
+
+    Returns the stored content hash of each of these ids.
+    """
     if not known:
-        return
+        return {}
     rows = await session.execute(
         select(Event.event_id, Event.content_hash).where(
             Event.event_id.in_([c.event.event_id for c in known])
@@ -216,6 +228,7 @@ async def _settle_known(
         results[c.index] = _duplicate_or_conflict(
             c.event.event_id, stored.get(c.event.event_id) == c.content_hash
         )
+    return stored
 
 
 async def fold_events(

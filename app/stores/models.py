@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import ForeignKey, Integer, String
+
+from sqlalchemy import Date, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base, UTCDateTime
@@ -19,3 +20,5 @@ class Store(Base):
     policy_id: Mapped[int] = mapped_column(Integer, ForeignKey("policies.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The local day of the last full time-based evaluation (window slide).
+    evaluated_on: Mapped[date | None] = mapped_column(Date)

@@ -108,6 +108,7 @@ _MAX_ID_CHARS: Final = 64
 _MAX_ADVICE_CHARS: Final = 300
 _DEFAULT_TZ: Final = "Asia/Shanghai"
 _SEVERITY: Final[Mapping[str, int]] = {"breached": 0, "approaching": 1}
+_TALLY_ORDER: Final = ("alert.breached", "alert.approaching", "alert.reminder", "alert.resolved")
 _FEISHU_TEMPLATES: Final[Mapping[str, str]] = {
     "breached": "red",
     "approaching": "orange",
@@ -120,11 +121,19 @@ _FEISHU_TEMPLATES: Final[Mapping[str, str]] = {
 
 
 def _json_default(value: object) -> object:
+    if isinstance(value, datetime):
+        return _rfc3339_utc(value)
+    if isinstance(value, date):
+        return value.isoformat()
     if isinstance(value, Decimal):
         return str(value)
     if isinstance(value, set | frozenset):
         return sorted(value)
     raise TypeError(f"cannot serialise {type(value).__name__} in a webhook body")
+
+
+# Datetimes go through _json_default so every time in a body is UTC with "Z".
+_JSON_OPTIONS: Final = orjson.OPT_PASSTHROUGH_DATETIME
 
 
 def _rfc3339_utc(moment: datetime) -> str:
@@ -142,10 +151,12 @@ def standard_body(event_type: str, timestamp: datetime, data: Mapping[str, Any])
     ``YYYY-MM-DD``, Decimals as strings (never floats: rates are exact).
 
     Raises:
-        ValueError: naive ``timestamp``.
+        ValueError: a naive ``timestamp``.
+        TypeError: (``orjson.JSONEncodeError``) a naive datetime inside ``data``,
+            or a value JSON cannot carry.
     """
     envelope = {"type": event_type, "timestamp": _rfc3339_utc(timestamp), "data": dict(data)}
-    return orjson.dumps(envelope, default=_json_default, option=orjson.OPT_UTC_Z)
+    return orjson.dumps(envelope, default=_json_default, option=_JSON_OPTIONS)
 
 
 # --------------------------------------------------------------------------- text helpers
@@ -509,10 +520,10 @@ def _digest_head(alerts: Sequence[Mapping[str, Any]]) -> list[str]:
     for alert in alerts:
         label = _type_label(alert)
         counts[label] = counts.get(label, 0) + 1
-    order = [*TYPE_LABELS.values()]
+    order = [TYPE_LABELS[kind] for kind in _TALLY_ORDER]
     tally = " · ".join(
         f"{label} {counts[label]}"
-        for label in sorted(counts, key=lambda x: order.index(x) if x in order else 99)
+        for label in sorted(counts, key=lambda x: order.index(x) if x in order else len(order))
     )
     return [tally, "（发送频率受限，多条预警已合并为一条消息，最严重的在前）"]
 
@@ -540,7 +551,7 @@ def _compose(
 
 
 def _dumps(payload: Mapping[str, Any]) -> bytes:
-    return orjson.dumps(payload, default=_json_default, option=orjson.OPT_UTC_Z)
+    return orjson.dumps(payload, default=_json_default, option=_JSON_OPTIONS)
 
 
 # --------------------------------------------------------------------------- robots

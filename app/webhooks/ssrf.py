@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import ipaddress
+import re
 import socket
 import ssl
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -69,6 +70,9 @@ _PRIVATE_NETWORKS: tuple[IPNetwork, ...] = (
     ipaddress.ip_network("fc00::/7"),  # unique local addresses (ULA)
     ipaddress.ip_network("fec0::/10"),  # deprecated site-local, still routable in old LANs
 )
+# After httpx's IDNA encoding a host name is ASCII letters, digits, hyphens and
+# dots (underscores occur in internal DNS); anything else cannot resolve sanely.
+_HOSTNAME = re.compile(r"[a-z0-9_](?:[a-z0-9_.-]{0,252}[a-z0-9_.])?")
 _SHARED_NETWORK = ipaddress.ip_network("100.64.0.0/10")  # RFC 6598 carrier-grade NAT
 _NAT64_PREFIX = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052 well-known prefix
 _METADATA_ADDRESS = ipaddress.ip_address("169.254.169.254")
@@ -273,6 +277,8 @@ async def resolve_and_vet(
         check_address(literal, allowed)
         return VettedTarget(url, host, port, scheme, (str(literal),))
 
+    if not _HOSTNAME.fullmatch(host):
+        raise UrlRefused("invalid_url", f"{host!r} is not a valid host name")
     resolve = resolver if resolver is not None else _default_resolver
     try:
         async with asyncio.timeout(resolve_timeout):

@@ -190,6 +190,7 @@ def upgrade() -> None:
         sa.Column("policy_id", sa.Integer(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("evaluated_on", sa.Date(), nullable=True),
         sa.ForeignKeyConstraint(
             ["policy_id"], ["policies.id"], name=op.f("fk_stores_policy_id_policies")
         ),

@@ -14,7 +14,7 @@ import socket
 import ssl
 import subprocess
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,7 +64,7 @@ def test_parse_allowed_networks_forms() -> None:
 
 @pytest.mark.parametrize("spec", ["10.0.0.0/33", "localhost", "127.0.0.0/8,nope", "::1/129"])
 def test_parse_allowed_networks_rejects_garbage(spec: str) -> None:
-    with pytest.raises(ValueError, match="invalid network .* in the outbound allowlist"):
+    with pytest.raises(ValueError, match=r"invalid network .* in the outbound allowlist"):
         ssrf.parse_allowed_networks(spec)
 
 
@@ -340,10 +340,8 @@ async def loopback_server(
             await writer.drain()
         finally:
             writer.close()
-            try:
+            with suppress(ConnectionError, ssl.SSLError):
                 await writer.wait_closed()
-            except (ConnectionError, ssl.SSLError):
-                pass
 
     server = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=ssl_context)
     port = server.sockets[0].getsockname()[1]
@@ -545,7 +543,7 @@ async def test_tls_certificate_must_match_the_url_host(tls_files: tuple[Path, Pa
             resolver=resolver_for({"impostor.test": ["127.0.0.1"]}),
         )
         async with ssrf.pinned_client(target, timeout=5, verify=client_context) as client:
-            with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED|match"):
+            with pytest.raises(httpx.ConnectError, match=r"CERTIFICATE_VERIFY_FAILED|match"):
                 await client.get(target.url)
     assert names == ["impostor.test"]
     assert seen.requests == []

@@ -1,0 +1,344 @@
+"""The relay: claim due deliveries, send them outside any transaction, record each attempt.
+
+Lease style (procrastinate's claim): one short transaction marks due rows
+``delivering`` with a lease (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so
+replicas never claim the same row); the HTTP request runs with no transaction
+open; a second short transaction records the attempt and the outcome. A row
+whose process died mid-send is claimed again once its lease has expired.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+from sqlalchemy import and_, or_, select, update
+
+from app.clock import Clock
+from app.config import Settings
+from app.db.engine import Database
+from app.webhooks.backoff import (
+    classify_response,
+    endpoint_failing_too_long,
+    next_retry_delay,
+    parse_retry_after,
+)
+from app.webhooks.formats import render_robot, standard_body
+from app.webhooks.models import Delivery, DeliveryAttempt, WebhookSubscription
+from app.webhooks.robot_limits import robot_send_plan
+from app.webhooks.signing import dingtalk_signed_url, standard_headers
+from app.webhooks.ssrf import UrlRefused, parse_allowed_networks, pinned_client, resolve_and_vet
+
+log = logging.getLogger("refundwatch.relay")
+
+EXCERPT_CHARS = 500
+
+
+@dataclass(slots=True)
+class SendResult:
+    status_code: int | None
+    error: str | None
+    duration_ms: int
+    excerpt: str | None
+    retry_after: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One HTTP request: the deliveries it carries (several for a robot digest)."""
+
+    deliveries: tuple[Delivery, ...]
+
+
+def secrets_for(sub: WebhookSubscription, now: datetime) -> list[str]:
+    """The current secret, plus the previous one during its 24 h overlap."""
+    secrets = [sub.secret] if sub.secret else []
+    if (
+        sub.previous_secret
+        and sub.previous_secret_expires_at
+        and sub.previous_secret_expires_at > now
+    ):
+        secrets.append(sub.previous_secret)
+    return secrets
+
+
+def build_request(
+    sub: WebhookSubscription, deliveries: Sequence[Delivery], now: datetime
+) -> tuple[str, bytes, dict[str, str]]:
+    """URL, body and headers for one message (pure apart from the clock value)."""
+    if sub.format == "standard":
+        (delivery,) = deliveries
+        body = standard_body(delivery.event_type, delivery.created_at, delivery.payload)
+        headers = standard_headers(
+            secrets_for(sub, now), delivery.msg_id, int(now.timestamp()), body
+        )
+        return sub.url, body, headers
+    alerts = [{**d.payload, "type": d.event_type, "occurred_at": d.created_at} for d in deliveries]
+    if deliveries[0].event_type == "webhook.test":
+        from app.webhooks.formats import test_message
+
+        body = test_message(sub.format, now=now, subscription_id=str(sub.id), secret=sub.secret)
+    else:
+        body = render_robot(sub.format, alerts, secret=sub.secret, timestamp_s=int(now.timestamp()))
+    url = sub.url
+    if sub.format == "dingtalk" and sub.secret:
+        url = dingtalk_signed_url(url, sub.secret, int(now.timestamp() * 1000))
+    return url, body, {"content-type": "application/json"}
+
+
+async def send(
+    sub: WebhookSubscription,
+    deliveries: Sequence[Delivery],
+    *,
+    now: datetime,
+    settings: Settings,
+) -> SendResult:
+    """One HTTP POST to a vetted, pinned address; never raises for network trouble."""
+    started = time.perf_counter()
+    try:
+        url, body, headers = build_request(sub, deliveries, now)
+        target = await resolve_and_vet(
+            url, parse_allowed_networks(settings.webhook_allowed_networks)
+        )
+        async with pinned_client(target, timeout=settings.webhook_timeout_seconds) as client:
+            response = await client.post(target.url, content=body, headers=headers)
+        return SendResult(
+            status_code=response.status_code,
+            error=None,
+            duration_ms=int((time.perf_counter() - started) * 1000),
+            excerpt=response.text[:EXCERPT_CHARS],
+            retry_after=response.headers.get("retry-after"),
+        )
+    except UrlRefused as exc:
+        error = f"url refused ({exc.reason}): {exc.message}"
+    except httpx.TimeoutException as exc:
+        error = f"timeout: {type(exc).__name__}"
+    except httpx.HTTPError as exc:
+        error = f"network error: {type(exc).__name__}: {exc}"[:EXCERPT_CHARS]
+    return SendResult(None, error, int((time.perf_counter() - started) * 1000), None, None)
+
+
+class Relay:
+    def __init__(self, db: Database, settings: Settings, clock: Clock) -> None:
+        self.db = db
+        self.settings = settings
+        self.clock = clock
+        self._wake = asyncio.Event()
+        self._stopping = False
+
+    def wake(self) -> None:
+        """Deliver now: an ingest just wrote outbox rows (latency under a second)."""
+        self._wake.set()
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+
+    async def run_forever(self) -> None:
+        while not self._stopping:
+            try:
+                busy = await self.run_once()
+            except Exception:
+                log.exception("relay round failed; retrying")
+                busy = 0
+            if busy:
+                continue
+            try:
+                await asyncio.wait_for(
+                    self._wake.wait(), timeout=self.settings.relay_interval_seconds
+                )
+            except TimeoutError:
+                pass
+            self._wake.clear()
+
+    async def run_once(self) -> int:
+        """Claim, send and record one batch; returns how many deliveries it handled."""
+        now = self.clock.now()
+        claimed = await self._claim(now)
+        if not claimed:
+            return 0
+        by_webhook: dict[int, list[Delivery]] = defaultdict(list)
+        for delivery in claimed:
+            by_webhook[delivery.webhook_id].append(delivery)
+        async with self.db.transaction() as session:
+            subs = {
+                s.id: s
+                for s in await session.scalars(
+                    select(WebhookSubscription).where(WebhookSubscription.id.in_(list(by_webhook)))
+                )
+            }
+            recent = await self._recent_sends(
+                session, [i for i, s in subs.items() if s.format != "standard"], now
+            )
+        await asyncio.gather(
+            *(
+                self._serve_webhook(subs.get(webhook_id), deliveries, recent.get(webhook_id, []))
+                for webhook_id, deliveries in by_webhook.items()
+            )
+        )
+        return len(claimed)
+
+    async def _claim(self, now: datetime) -> list[Delivery]:
+        lease = now + timedelta(seconds=self.settings.relay_lease_seconds)
+        due = (
+            select(Delivery.id)
+            .where(
+                or_(
+                    and_(Delivery.status == "pending", Delivery.next_attempt_at <= now),
+                    and_(Delivery.status == "delivering", Delivery.lease_expires_at < now),
+                )
+            )
+            .order_by(Delivery.next_attempt_at, Delivery.id)
+            .limit(self.settings.relay_batch_size)
+            .with_for_update(skip_locked=True)
+        )
+        async with self.db.transaction() as session:
+            ids = list(await session.scalars(due))
+            if not ids:
+                return []
+            await session.execute(
+                update(Delivery)
+                .where(Delivery.id.in_(ids))
+                .values(status="delivering", lease_expires_at=lease)
+            )
+            rows = list(
+                await session.scalars(
+                    select(Delivery).where(Delivery.id.in_(ids)).order_by(Delivery.id)
+                )
+            )
+        return rows
+
+    async def _recent_sends(
+        self, session: Any, webhook_ids: list[int], now: datetime
+    ) -> dict[int, list[datetime]]:
+        if not webhook_ids:
+            return {}
+        rows = await session.execute(
+            select(
+                DeliveryAttempt.webhook_id,
+                DeliveryAttempt.attempted_at,
+                DeliveryAttempt.delivery_id,
+            ).where(
+                DeliveryAttempt.webhook_id.in_(webhook_ids),
+                DeliveryAttempt.attempted_at > now - timedelta(minutes=2),
+            )
+        )
+        # A digest is one message although it logs an attempt per delivery.
+        seen: dict[int, set[datetime]] = defaultdict(set)
+        for webhook_id, at, _delivery in rows:
+            seen[webhook_id].add(at)
+        return {k: sorted(v) for k, v in seen.items()}
+
+    async def _serve_webhook(
+        self, sub: WebhookSubscription | None, deliveries: list[Delivery], recent: list[datetime]
+    ) -> None:
+        now = self.clock.now()
+        if sub is None or not sub.enabled:
+            await self._cancel(deliveries, "subscription disabled or deleted", now)
+            return
+        messages: list[Message] = []
+        plan = robot_send_plan(sub.format, recent, now, len(deliveries))
+        if not plan.send_now:
+            await self._postpone(deliveries, plan.not_before or now + timedelta(seconds=1))
+            return
+        rest = deliveries
+        if plan.merge:
+            messages.append(Message(tuple(rest[: plan.merge])))
+            rest = rest[plan.merge :]
+        else:
+            messages.extend(Message((d,)) for d in rest[: plan.separate])
+            rest = rest[plan.separate :]
+        if rest:
+            await self._postpone(rest, now + timedelta(seconds=1))
+        for message in messages:
+            result = await send(
+                sub, message.deliveries, now=self.clock.now(), settings=self.settings
+            )
+            await self.record(sub, message.deliveries, result)
+
+    async def _postpone(self, deliveries: Sequence[Delivery], when: datetime) -> None:
+        async with self.db.transaction() as session:
+            await session.execute(
+                update(Delivery)
+                .where(Delivery.id.in_([d.id for d in deliveries]), Delivery.status == "delivering")
+                .values(status="pending", next_attempt_at=when, lease_expires_at=None)
+            )
+
+    async def _cancel(self, deliveries: Sequence[Delivery], reason: str, now: datetime) -> None:
+        async with self.db.transaction() as session:
+            await session.execute(
+                update(Delivery)
+                .where(Delivery.id.in_([d.id for d in deliveries]))
+                .values(status="cancelled", last_error=reason, lease_expires_at=None)
+            )
+
+    async def record(
+        self, sub: WebhookSubscription, deliveries: Sequence[Delivery], result: SendResult
+    ) -> str:
+        """Log the attempt for each delivery and move each to its next state."""
+        now = self.clock.now()
+        outcome = classify_response(result.status_code, result.error)
+        async with self.db.transaction() as session:
+            for delivery in deliveries:
+                attempts = delivery.attempts + 1
+                session.add(
+                    DeliveryAttempt(
+                        delivery_id=delivery.id,
+                        webhook_id=sub.id,
+                        attempted_at=now,
+                        status_code=result.status_code,
+                        duration_ms=result.duration_ms,
+                        error=result.error,
+                        response_excerpt=result.excerpt,
+                        digest_size=len(deliveries),
+                    )
+                )
+                values: dict[str, Any] = {
+                    "attempts": attempts,
+                    "last_status_code": result.status_code,
+                    "last_error": result.error,
+                    "lease_expires_at": None,
+                }
+                if outcome == "delivered":
+                    values.update(status="delivered", delivered_at=now)
+                elif outcome == "retry":
+                    delay = next_retry_delay(
+                        attempts, retry_after=parse_retry_after(result.retry_after, now)
+                    )
+                    if delay is None:
+                        values.update(status="failed")
+                    else:
+                        values.update(status="pending", next_attempt_at=now + delay)
+                else:  # gone or failed: no retry helps
+                    values.update(status="failed")
+                await session.execute(
+                    update(Delivery).where(Delivery.id == delivery.id).values(**values)
+                )
+            await self._update_subscription(session, sub.id, outcome, now)
+        return outcome
+
+    async def _update_subscription(
+        self, session: Any, webhook_id: int, outcome: str, now: datetime
+    ) -> None:
+        sub = await session.get(WebhookSubscription, webhook_id, with_for_update=True)
+        if sub is None:
+            return
+        if outcome == "delivered":
+            sub.failing_since = None
+            return
+        if outcome == "gone":
+            sub.enabled = False
+            sub.disabled_reason = "the endpoint answered 410 Gone"
+        if sub.failing_since is None:
+            sub.failing_since = now
+        elif endpoint_failing_too_long(sub.failing_since, now):
+            sub.enabled = False
+            sub.disabled_reason = "failing for 5 days in a row"
+        sub.updated_at = now
