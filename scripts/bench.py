@@ -67,6 +67,8 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 N_STORES = 50
 N_PRODUCTS = 200
 BATCH_SIZE = 500
+PROFILE_BATCH_EVENTS = 300_000  # a ceiling for the profiled batch run (15 s at 20k ev/s)
+PROFILE_SINGLE_EVENTS = 60_000
 
 # Targets from the issue.
 TARGET_BATCH = 16_000
@@ -183,12 +185,28 @@ def generate_stream(total: int, small: int, seed: int, now: datetime) -> Stream:
         amount = f"{rng.randint(5, 399)}.{rng.choice(('00', '90', '99', '50', '80'))}"
         paid = start_ts + rng.random() * (horizon - 300.0 - start_ts)
         evs: list[tuple[float, dict[str, Any]]] = []
-        base = {"store_id": store}
 
-        def add(t: float, kind: str, **fields: Any) -> bool:
-            if t > horizon:
+        def add(
+            _t: float,
+            _type: str,
+            _evs: list[tuple[float, dict[str, Any]]] = evs,
+            _store: str = store,
+            **fields: Any,
+        ) -> bool:
+            if _t > horizon:
                 return False
-            evs.append((t, {"event_id": event_id(), "type": kind, **base, "occurred_at": ts(t), **fields}))
+            _evs.append(
+                (
+                    _t,
+                    {
+                        "event_id": event_id(),
+                        "type": _type,
+                        "store_id": _store,
+                        "occurred_at": ts(_t),
+                        **fields,
+                    },
+                )
+            )
             return True
 
         add(
@@ -235,25 +253,36 @@ def generate_stream(total: int, small: int, seed: int, now: datetime) -> Stream:
             ok = add(t, "refund.requested", **fields)
             if ok and rng.random() < 0.04:  # the buyer changes the reason
                 new = "changed_mind" if code in QUALITY_REASONS else "quality_issue"
-                add(t + rng.uniform(1 * HOUR, 24 * HOUR), "refund.reason_changed",
-                    refund_id=refund_id, reason=reason_value(new))
+                add(
+                    t + rng.uniform(1 * HOUR, 24 * HOUR),
+                    "refund.reason_changed",
+                    refund_id=refund_id,
+                    reason=reason_value(new),
+                )
             if ok and outcome == "succeeded":
                 t = t + rng.uniform(0.1 * HOUR, 24 * HOUR)
                 if rng.random() < 0.9:
                     ok = add(t, "refund.approved", refund_id=refund_id)
                 if ok and kind == "return_refund":
                     t += rng.uniform(4 * HOUR, 48 * HOUR)
-                    ok = add(t, "refund.return_shipped", refund_id=refund_id,
-                             courier=rng.choice(COURIERS))
+                    ok = add(
+                        t,
+                        "refund.return_shipped",
+                        refund_id=refund_id,
+                        courier=rng.choice(COURIERS),
+                    )
                     t += rng.uniform(1 * DAY, 4 * DAY)
                     ok = ok and add(t, "refund.return_received", refund_id=refund_id)
                     t += rng.uniform(1 * HOUR, 24 * HOUR)
                 ok = ok and add(t, "refund.succeeded", refund_id=refund_id)
                 if ok and code in QUALITY_REASONS and rng.random() < 0.03:  # seller appeals
-                    add(t + rng.uniform(1 * DAY, 5 * DAY),
-                        rng.choices(("refund.appeal_upheld", "refund.appeal_rejected"),
-                                    weights=(40, 60))[0],
-                        refund_id=refund_id)
+                    add(
+                        t + rng.uniform(1 * DAY, 5 * DAY),
+                        rng.choices(
+                            ("refund.appeal_upheld", "refund.appeal_rejected"), weights=(40, 60)
+                        )[0],
+                        refund_id=refund_id,
+                    )
             elif ok and outcome == "withdrawn":
                 add(t + rng.uniform(2 * HOUR, 72 * HOUR), "refund.withdrawn", refund_id=refund_id)
             elif ok and outcome == "rejected":
@@ -423,10 +452,10 @@ class Server:
     def pid(self) -> int | None:
         return self.proc.pid if self.proc else None
 
-    async def wait_ready(self, timeout: float = 90.0) -> None:
-        deadline = time.monotonic() + timeout
+    async def wait_ready(self, limit_s: float = 90.0) -> None:
+        deadline = time.monotonic() + limit_s
         async with httpx.AsyncClient(timeout=5.0) as client:
-            for _ in range(int(timeout / 0.2) + 1):
+            for _ in range(int(limit_s / 0.2) + 1):
                 if self.proc is not None and self.proc.poll() is not None:
                     raise RuntimeError(
                         f"{self.name} exited with {self.proc.returncode}; see {self.log_path}"
@@ -438,7 +467,7 @@ class Server:
                 if time.monotonic() > deadline:
                     break
                 await asyncio.sleep(0.2)
-        raise RuntimeError(f"{self.name} not ready after {timeout:.0f} s; see {self.log_path}")
+        raise RuntimeError(f"{self.name} not ready after {limit_s:.0f} s; see {self.log_path}")
 
     def worker_pids(self) -> list[int]:
         if self.pid is None:
@@ -740,8 +769,19 @@ async def profile_run(
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"profile-{label}.txt"
     argv = [
-        pyspy, "record", "--pid", str(server.pid), "--duration", str(int(seconds)),
-        "--rate", "100", "--format", "raw", "--output", str(out), "--subprocesses",
+        pyspy,
+        "record",
+        "--pid",
+        str(server.pid),
+        "--duration",
+        str(int(seconds)),
+        "--rate",
+        "100",
+        "--format",
+        "raw",
+        "--output",
+        str(out),
+        "--subprocesses",
         "--nonblocking",
     ]
     proc = await asyncio.create_subprocess_exec(
@@ -807,28 +847,49 @@ def machine_info(pg_version: str, pg_settings: dict[str, str]) -> dict[str, Any]
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--quick", action="store_true",
-                   help="fast check: 200k large size, 25k events per batch run, 5 s single runs")
-    p.add_argument("--events-large", type=int, default=None,
-                   help="events stored for the second metrics-read measurement (default 1,000,000)")
-    p.add_argument("--events-small", type=int, default=10_000,
-                   help="events stored for the first metrics-read measurement")
-    p.add_argument("--batch-events", type=int, default=None,
-                   help="events per batch-ingest run (default 100,000; quick 25,000)")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="fast check: 200k large size, 25k events per batch run, 5 s single runs",
+    )
+    p.add_argument(
+        "--events-large",
+        type=int,
+        default=None,
+        help="events stored for the second metrics-read measurement (default 1,000,000)",
+    )
+    p.add_argument(
+        "--events-small",
+        type=int,
+        default=10_000,
+        help="events stored for the first metrics-read measurement",
+    )
+    p.add_argument(
+        "--batch-events",
+        type=int,
+        default=None,
+        help="events per batch-ingest run (default 100,000; quick 25,000)",
+    )
     p.add_argument("--concurrency", default="4,8", help="batch-ingest client counts")
     p.add_argument("--single-clients", type=int, default=32)
     p.add_argument("--single-seconds", type=float, default=None, help="default 10 (quick 5)")
     p.add_argument("--reads", type=int, default=None, help="metrics reads per run (default 2000)")
     p.add_argument("--read-clients", type=int, default=8)
     p.add_argument("--runs", type=int, default=3)
-    p.add_argument("--server-workers", type=int, default=1, help="uvicorn workers (app and baseline)")
-    p.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432",
-                   help="PostgreSQL server URL (no database)")
+    p.add_argument(
+        "--server-workers", type=int, default=1, help="uvicorn workers (app and baseline)"
+    )
+    p.add_argument(
+        "--pg",
+        default="postgresql://postgres@127.0.0.1:5432",
+        help="PostgreSQL server URL (no database)",
+    )
     p.add_argument("--no-baseline", action="store_true")
     p.add_argument("--no-profile", action="store_true")
     p.add_argument("--profile-seconds", type=float, default=15.0)
-    p.add_argument("--max-run-seconds", type=float, default=300.0,
-                   help="hard limit of any single measured run")
+    p.add_argument(
+        "--max-run-seconds", type=float, default=300.0, help="hard limit of any single measured run"
+    )
     p.add_argument("--seed", type=int, default=20261126)
     p.add_argument("--output", default=str(RESULTS / "latest.json"))
     args = p.parse_args(argv)
@@ -853,7 +914,7 @@ def median(values: Sequence[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
-async def run_bench(args: argparse.Namespace) -> dict[str, Any]:
+async def run_bench(args: argparse.Namespace, result: dict[str, Any]) -> dict[str, Any]:
     RESULTS.mkdir(exist_ok=True)
     tag = secrets.token_hex(4)
     app_db = f"rw_bench_{tag}"
@@ -863,7 +924,7 @@ async def run_bench(args: argparse.Namespace) -> dict[str, Any]:
     pyspy = shutil.which("py-spy", path=str(BIN)) or shutil.which("py-spy")
     servers: list[Server] = []
     created: list[str] = []
-    result: dict[str, Any] = {"started_at": datetime.now(UTC).isoformat(timespec="seconds")}
+    result["started_at"] = datetime.now(UTC).isoformat(timespec="seconds")
 
     pg_version = await pg_fetchval(args.pg + "/postgres", "SHOW server_version")
     pg_settings = {}
@@ -880,9 +941,10 @@ async def run_bench(args: argparse.Namespace) -> dict[str, Any]:
         2 * BATCH_SIZE * max(args.concurrency)  # warm-up
         + n_runs * len(args.concurrency) * args.batch_events
         + n_runs * single_cap
-        + (0 if args.no_profile else int(args.profile_seconds + 10) * (40_000 + 4000))
     )
-    total = max(args.events_large, args.events_small + consumed) + 20_000
+    # Profiled runs take what they need from a reserve and give back what they did not send.
+    reserve = 0 if args.no_profile else PROFILE_BATCH_EVENTS + PROFILE_SINGLE_EVENTS
+    total = max(args.events_large, args.events_small + consumed) + reserve + 20_000
     now = datetime.now(UTC)
     log(f"generating ~{total:,} events …")
     stream = generate_stream(total, args.events_small, args.seed, now)
@@ -914,15 +976,33 @@ async def run_bench(args: argparse.Namespace) -> dict[str, Any]:
         }
         refundwatch = str(BIN / "refundwatch")
         t = time.perf_counter()
-        subprocess.run([refundwatch, "migrate"], env=env, check=True, cwd=ROOT,
-                       capture_output=True, timeout=120)
+        await asyncio.to_thread(
+            subprocess.run,
+            [refundwatch, "migrate"],
+            env=env,
+            check=True,
+            cwd=ROOT,
+            capture_output=True,
+            timeout=120,
+        )
         log(f"migrated {app_db} in {time.perf_counter() - t:.1f} s")
         app_port = free_port()
         app = Server(
             "refundwatch",
-            [refundwatch, "serve", "--no-worker", "--host", "127.0.0.1", "--port", str(app_port),
-             "--workers", str(args.server_workers)],
-            env, app_port, RESULTS / "server-refundwatch.log",
+            [
+                refundwatch,
+                "serve",
+                "--no-worker",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(app_port),
+                "--workers",
+                str(args.server_workers),
+            ],
+            env,
+            app_port,
+            RESULTS / "server-refundwatch.log",
         )
         servers.append(app)
         app.start()
@@ -938,62 +1018,103 @@ async def run_bench(args: argparse.Namespace) -> dict[str, Any]:
             }
             baseline = Server(
                 "baseline",
-                [str(BIN / "uvicorn"), "bench_baseline:app", "--app-dir", str(ROOT / "scripts"),
-                 "--host", "127.0.0.1", "--port", str(base_port), "--workers",
-                 str(args.server_workers), "--log-level", "warning", "--no-access-log"],
-                base_env, base_port, RESULTS / "server-baseline.log",
+                [
+                    str(BIN / "uvicorn"),
+                    "bench_baseline:app",
+                    "--app-dir",
+                    str(ROOT / "scripts"),
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(base_port),
+                    "--workers",
+                    str(args.server_workers),
+                    "--log-level",
+                    "warning",
+                    "--no-access-log",
+                ],
+                base_env,
+                base_port,
+                RESULTS / "server-baseline.log",
             )
             servers.append(baseline)
             baseline.start()
         await app.wait_ready()
         if baseline:
             await baseline.wait_ready()
-        log(f"servers ready: refundwatch pid {app.pid} :{app_port}"
-            + (f", baseline pid {baseline.pid} :{baseline.port}" if baseline else ""))
+        log(
+            f"servers ready: refundwatch pid {app.pid} :{app_port}"
+            + (f", baseline pid {baseline.pid} :{baseline.port}" if baseline else "")
+        )
 
-        ingest_url = app.base + "/v1/events"
         stored = 0
 
-        async def ingest(label: str, events: Sequence[dict[str, Any]], conc: int,
-                         target: Server, *, size: int = BATCH_SIZE,
-                         duration: float | None = None) -> IngestRun:
+        async def ingest(
+            label: str,
+            events: Sequence[dict[str, Any]],
+            conc: int,
+            target: Server,
+            *,
+            size: int = BATCH_SIZE,
+            duration: float | None = None,
+        ) -> IngestRun:
             nonlocal stored
             bodies = batch_bodies(events, size)
             run = await drive_ingest(
-                label, target.base + "/v1/events", headers, bodies, conc,
-                duration=duration, max_seconds=args.max_run_seconds, server_pid=target.pid,
+                label,
+                target.base + "/v1/events",
+                headers,
+                bodies,
+                conc,
+                duration=duration,
+                max_seconds=args.max_run_seconds,
+                server_pid=target.pid,
             )
             if target is app:
                 run.stored_before = stored
                 stored += run.accepted
             bad = {k: v for k, v in run.statuses.items() if k != "200"}
-            log(f"{label}: {run.ev_per_s:,.0f} ev/s ({run.accepted:,} accepted in "
+            log(
+                f"{label}: {run.ev_per_s:,.0f} ev/s ({run.accepted:,} accepted in "
                 f"{run.seconds:.1f} s, {run.requests} req, p50 {run.req_p50_ms:.1f} ms, "
                 f"p99 {run.req_p99_ms:.1f} ms) cpu {run.cpu}"
                 + (f" NON-200 {bad}" if bad else "")
                 + (f" EXC {run.exceptions}" if run.exceptions else "")
                 + (f" rejected {run.rejected} {run.reject_codes}" if run.rejected else "")
-                + (f" duplicates {run.duplicates}" if run.duplicates else ""))
+                + (f" duplicates {run.duplicates}" if run.duplicates else "")
+            )
             return run
 
         async def reads(label: str, conc: int) -> ReadRun:
-            run = await drive_reads(label, app.base, headers, stream.stores, args.reads, conc,
-                                    max_seconds=args.max_run_seconds, server_pid=app.pid)
+            run = await drive_reads(
+                label,
+                app.base,
+                headers,
+                stream.stores,
+                args.reads,
+                conc,
+                max_seconds=args.max_run_seconds,
+                server_pid=app.pid,
+            )
             bad = {k: v for k, v in run.statuses.items() if k != "200"}
-            log(f"{label}: p50 {run.p50_ms:.2f} ms, p99 {run.p99_ms:.2f} ms, "
-                f"{run.req_per_s:,.0f} req/s cpu {run.cpu}" + (f" NON-200 {bad}" if bad else ""))
+            log(
+                f"{label}: p50 {run.p50_ms:.2f} ms, p99 {run.p99_ms:.2f} ms, "
+                f"{run.req_per_s:,.0f} req/s cpu {run.cpu}" + (f" NON-200 {bad}" if bad else "")
+            )
             return run
 
         async def read_phase(tag_: str) -> dict[str, Any]:
             await pg_execute(app_url, "ANALYZE")
-            await drive_reads("warmup", app.base, headers, stream.stores, 200, 4,
-                              max_seconds=60, server_pid=None)
+            await drive_reads(
+                "warmup", app.base, headers, stream.stores, 200, 4, max_seconds=60, server_pid=None
+            )
             out: dict[str, Any] = {"events_stored": stored, "runs": []}
             seq_runs, conc_runs = [], []
             for r in range(n_runs):
                 seq_runs.append(await reads(f"metrics@{tag_} seq #{r + 1}", 1))
-                conc_runs.append(await reads(f"metrics@{tag_} c{args.read_clients} #{r + 1}",
-                                             args.read_clients))
+                conc_runs.append(
+                    await reads(f"metrics@{tag_} c{args.read_clients} #{r + 1}", args.read_clients)
+                )
             for name, runs in (("sequential", seq_runs), (f"c{args.read_clients}", conc_runs)):
                 out[name] = {
                     "p50_ms": round(median([x.p50_ms for x in runs]), 2),
@@ -1018,46 +1139,70 @@ async def run_bench(args: argparse.Namespace) -> dict[str, Any]:
             for conc in args.concurrency:
                 events = stream.take(args.batch_events)
                 batch[f"app_c{conc}"].append(
-                    await ingest(f"batch c{conc} #{r + 1}", events, conc, app))
+                    await ingest(f"batch c{conc} #{r + 1}", events, conc, app)
+                )
                 if baseline:
                     batch[f"base_c{conc}"].append(
-                        await ingest(f"baseline batch c{conc} #{r + 1}", events, conc, baseline))
+                        await ingest(f"baseline batch c{conc} #{r + 1}", events, conc, baseline)
+                    )
 
         # --- phase 3: single-event ingest, interleaved with the baseline
         single: dict[str, list[IngestRun]] = defaultdict(list)
         sc = args.single_clients
         for r in range(n_runs):
             events = stream.take(single_cap)
-            run = await ingest(f"single c{sc} #{r + 1}", events, sc, app, size=1,
-                               duration=args.single_seconds)
+            run = await ingest(
+                f"single c{sc} #{r + 1}", events, sc, app, size=1, duration=args.single_seconds
+            )
             single["app"].append(run)
             stream.pos -= len(events) - run.events_sent  # give back what was not sent
             if baseline:
-                single["base"].append(await ingest(
-                    f"baseline single c{sc} #{r + 1}", events, sc, baseline, size=1,
-                    duration=args.single_seconds))
+                single["base"].append(
+                    await ingest(
+                        f"baseline single c{sc} #{r + 1}",
+                        events,
+                        sc,
+                        baseline,
+                        size=1,
+                        duration=args.single_seconds,
+                    )
+                )
 
         # --- phase 4: profile the server under batch and single-event load
         profiles: dict[str, Any] = {}
         if pyspy and not args.no_profile:
             conc = max(args.concurrency)
-            events = stream.take(int(args.profile_seconds + 10) * 40_000 // 2)
+            events = stream.take(PROFILE_BATCH_EVENTS)
             log(f"profiling batch c{conc} with py-spy for {args.profile_seconds:.0f} s …")
             profiles["batch"] = await profile_run(
-                pyspy, app, f"batch-c{conc}", args.profile_seconds,
-                lambda: ingest(f"profiled batch c{conc}", events, conc, app,
-                               duration=args.profile_seconds))
+                pyspy,
+                app,
+                f"batch-c{conc}",
+                args.profile_seconds,
+                lambda: ingest(
+                    f"profiled batch c{conc}", events, conc, app, duration=args.profile_seconds
+                ),
+            )
             stream.pos -= len(events) - profiles["batch"]["run"]["events_sent"]
-            events = stream.take(int(args.profile_seconds + 10) * 4000)
+            events = stream.take(PROFILE_SINGLE_EVENTS)
             log(f"profiling single c{sc} with py-spy for {args.profile_seconds:.0f} s …")
             profiles["single"] = await profile_run(
-                pyspy, app, f"single-c{sc}", args.profile_seconds,
-                lambda: ingest(f"profiled single c{sc}", events, sc, app, size=1,
-                               duration=args.profile_seconds))
+                pyspy,
+                app,
+                f"single-c{sc}",
+                args.profile_seconds,
+                lambda: ingest(
+                    f"profiled single c{sc}", events, sc, app, size=1, duration=args.profile_seconds
+                ),
+            )
             stream.pos -= len(events) - profiles["single"]["run"]["events_sent"]
             for k, prof in profiles.items():
-                log(f"profile {k}: {prof['samples']} samples; top self: "
-                    + ", ".join(f"{x['function']} {x['percent']}%" for x in prof.get("self", [])[:8]))
+                log(
+                    f"profile {k}: {prof['samples']} samples; top self: "
+                    + ", ".join(
+                        f"{x['function']} {x['percent']}%" for x in prof.get("self", [])[:8]
+                    )
+                )
         elif not pyspy:
             log("py-spy not found: no profile")
         result["profiles"] = profiles
@@ -1083,7 +1228,8 @@ async def run_bench(args: argparse.Namespace) -> dict[str, Any]:
             "refunds_rows": await pg_fetchval(app_url, "SELECT count(*) FROM refunds"),
             "alerts_rows": await pg_fetchval(app_url, "SELECT count(*) FROM alerts"),
             "app_db_size": await pg_fetchval(
-                app_url, "SELECT pg_size_pretty(pg_database_size(current_database()))"),
+                app_url, "SELECT pg_size_pretty(pg_database_size(current_database()))"
+            ),
         }
         log(f"checks: {result['checks']}")
 
@@ -1149,8 +1295,10 @@ def markdown(result: dict[str, Any]) -> str:
         f"{cfg['server_workers']}; client, server and PostgreSQL on the same cores."
     )
     out.append("")
-    out.append("| measurement (median of %d runs) | refundwatch | bare baseline | target | verdict |"
-               % cfg["runs"])
+    out.append(
+        f"| measurement (median of {cfg['runs']} runs) | refundwatch | bare baseline | target "
+        "| verdict |"
+    )
     out.append("|---|---:|---:|---|---|")
     batch = result.get("batch", {})
     for conc in cfg["concurrency"]:
@@ -1168,7 +1316,8 @@ def markdown(result: dict[str, Any]) -> str:
         a, b = s["app"], s.get("base")
         out.append(
             f"| single-event ingest, 1 ev/request, {cfg['single_clients']} clients | "
-            f"{a['ev_per_s']:,.0f} ev/s | " + (f"{b['ev_per_s']:,.0f} ev/s" if b else "—")
+            f"{a['ev_per_s']:,.0f} ev/s | "
+            + (f"{b['ev_per_s']:,.0f} ev/s" if b else "—")
             + f" | ≥ {TARGET_SINGLE:,} ev/s | {_verdict_min(a['ev_per_s'], TARGET_SINGLE)} |"
         )
     rs, rl = result.get("reads_small"), result.get("reads_large")
@@ -1181,29 +1330,39 @@ def markdown(result: dict[str, Any]) -> str:
             x = phase[mode]
             out.append(
                 f"| metrics read p50 / p99, {label}, {n:,} events stored | "
-                f"{x['p50_ms']:.2f} / {x['p99_ms']:.2f} ms | — | p99 ≤ {TARGET_READ_P99_MS:.0f} ms | "
+                f"{x['p50_ms']:.2f} / {x['p99_ms']:.2f} ms | — "
+                f"| p99 ≤ {TARGET_READ_P99_MS:.0f} ms | "
                 f"{_verdict_max(x['p99_ms'], TARGET_READ_P99_MS, ' ms')} |"
             )
     if rs and rl:
         for mode, label in (("sequential", "sequential"), (ck, f"{cfg['read_clients']} clients")):
             ratio = rl[mode]["p99_ms"] / rs[mode]["p99_ms"]
+            r50 = rl[mode]["p50_ms"] / rs[mode]["p50_ms"]
             out.append(
-                f"| metrics read p99 growth {rs['events_stored']:,} → {rl['events_stored']:,} "
-                f"events, {label} | {ratio:.2f}× | — | ≤ {TARGET_READ_GROWTH:.2f}× | "
-                + ("met" if ratio <= TARGET_READ_GROWTH
-                   else f"**missed** (+{100 * (ratio - 1):.0f}%, allowed +20%)")
+                f"| metrics read growth {rs['events_stored']:,} → {rl['events_stored']:,} "
+                f"events, {label} (p50 / p99) | {r50:.2f}× / {ratio:.2f}× | — | p99 ≤ "
+                f"{TARGET_READ_GROWTH:.2f}× | "
+                + (
+                    "met"
+                    if ratio <= TARGET_READ_GROWTH
+                    else f"**missed** (p99 +{100 * (ratio - 1):.0f}%, allowed +20%)"
+                )
                 + " |"
             )
     out.append("")
-    out.append("| ingest run (medians) | request p50 / p99 | client cores | server cores | "
-               "PostgreSQL cores | non-200 |")
+    out.append(
+        "| ingest run (medians) | request p50 / p99 | client cores | server cores | "
+        "PostgreSQL cores | non-200 |"
+    )
     out.append("|---|---:|---:|---:|---:|---|")
     for key, x in list(batch.items()) + [(f"single_{k}", v) for k, v in s.items()]:
         name = key.replace("app_", "refundwatch batch ").replace("base_", "baseline batch ")
-        name = name.replace("single_app", "refundwatch single").replace("single_base",
-                                                                         "baseline single")
+        name = name.replace("single_app", "refundwatch single").replace(
+            "single_base", "baseline single"
+        )
         out.append(
-            f"| {name} | {x['req_p50_ms']:.1f} / {x['req_p99_ms']:.1f} ms | {x['client_cores']:.2f} | "
+            f"| {name} | {x['req_p50_ms']:.1f} / {x['req_p99_ms']:.1f} ms "
+            f"| {x['client_cores']:.2f} | "
             f"{x['server_cores']:.2f} | {x['postgres_cores']:.2f} | {x['non_200'] or 'none'} |"
         )
     if result.get("load_large"):
@@ -1226,15 +1385,27 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_term)
     t0 = time.perf_counter()
-    result = asyncio.run(run_bench(args))
-    result["total_seconds"] = round(time.perf_counter() - t0, 1)
-    result["markdown"] = markdown(result)
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
+    result: dict[str, Any] = {}
+    try:
+        asyncio.run(run_bench(args, result))
+    except BaseException:
+        result["failed"] = True
+        partial = out.with_name("failed.json")
+        partial.write_bytes(
+            orjson.dumps(result, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS, default=str)
+        )
+        log(f"FAILED; partial results in {partial}")
+        raise
+    result["total_seconds"] = round(time.perf_counter() - t0, 1)
+    result["markdown"] = markdown(result)
     out.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS))
     m = result["machine"]
-    print(f"nproc {m['nproc']} · {m['memory_gib']} GiB · Python {m['python']} · "
-          f"PostgreSQL {m['postgresql']} · {m['cpu_model']}")
+    print(
+        f"nproc {m['nproc']} · {m['memory_gib']} GiB · Python {m['python']} · "
+        f"PostgreSQL {m['postgresql']} · {m['cpu_model']}"
+    )
     print()
     print(result["markdown"])
     for k, prof in result.get("profiles", {}).items():
@@ -1248,8 +1419,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     logs = result.get("server_logs", {})
     for name, info in logs.items():
         if info.get("tracebacks") or info.get("sample"):
-            print(f"\n{name} log: {info['tracebacks']} tracebacks, {info['deadlocks']} deadlocks; "
-                  f"first lines: {info['sample'][:5]}")
+            print(
+                f"\n{name} log: {info['tracebacks']} tracebacks, {info['deadlocks']} deadlocks; "
+                f"first lines: {info['sample'][:5]}"
+            )
     print(f"\nresults: {out} ({result['total_seconds']:.0f} s)")
     return 0
 

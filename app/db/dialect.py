@@ -6,20 +6,20 @@ import hashlib
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Table, bindparam, text
+from sqlalchemy import bindparam, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 
-def insert_for(session: AsyncSession, table: Table) -> Any:
+def insert_for(session: AsyncSession, table: Any) -> Any:
     """The dialect's INSERT, which has ``on_conflict_do_*`` on both backends."""
-    if session.bind.dialect.name == "postgresql":
+    if is_postgres(session):
         return postgresql.insert(table)
     return sqlite.insert(table)
 
 
 def is_postgres(session: AsyncSession) -> bool:
-    return session.bind.dialect.name == "postgresql"
+    return session.get_bind().dialect.name == "postgresql"
 
 
 def lock_key(namespace: str, *parts: str) -> int:

@@ -85,7 +85,7 @@ async def get_metrics(
         window_days=ctx.window_days,
         window_start=ctx.window(day)[0],
         tiers=[TierStatus.of(v) for v in verdicts(ctx, figures, "store")],
-        **figure_fields(figures),  # type: ignore[arg-type]
+        **figure_fields(figures),
     )
 
 
@@ -122,7 +122,7 @@ async def get_history(
         store_id=store_id,
         window_days=ctx.window_days,
         points=[
-            HistoryPoint(day=day, **figure_fields(f))  # type: ignore[arg-type]
+            HistoryPoint(day=day, **figure_fields(f))
             for day, f in sliding_windows(series, first, last, ctx.window_days)
         ],
     )
@@ -176,7 +176,7 @@ def _product_metrics(ctx: StoreContext, product_id: str, f: WindowFigures) -> Pr
     return ProductMetrics(
         product_id=product_id,
         tiers=[TierStatus.of(v) for v in verdicts(ctx, f, "product")],
-        **figure_fields(f),  # type: ignore[arg-type]
+        **figure_fields(f),
     )
 
 

@@ -14,11 +14,11 @@ from app.api.deps import ClockDep, ReadKey, ReadSessionDep
 from app.api.pagination import CursorQuery, LimitQuery, decode_cursor, encode_cursor
 from app.api.problems import Unprocessable, problem_responses
 from app.figures.endpoints import figure_fields
-from app.figures.schemas import TierStatus
 from app.figures.models import STORE_SCOPE
+from app.figures.schemas import TierStatus
 from app.figures.service import EMPTY, tier_rules, verdicts, warn_settings, window_figures_many
 from app.risk.schemas import RiskItem, RiskPage, WhatIfIn, WhatIfOut, WhatIfTier
-from app.risk.tiers import STATE_SEVERITY, quality_refund_rate, what_if
+from app.risk.tiers import STATE_SEVERITY, TierScope, quality_refund_rate, what_if
 from app.stores.endpoints import StoreIdPath
 from app.stores.service import get_store_or_404, load_contexts
 
@@ -85,7 +85,7 @@ async def list_risk(
                     orders_to_recover=v.orders_to_recover,
                     since=since.get((s, scope, v.tier)) or now,
                     as_of=ctx.today(now),
-                    **figure_fields(f),  # type: ignore[arg-type]
+                    **figure_fields(f),
                 )
             )
     items.sort(
@@ -122,7 +122,7 @@ async def post_what_if(
     ctx = await get_store_or_404(session, store_id)
     day = body.as_of or ctx.today(clock.now())
     scope = body.product_id or STORE_SCOPE
-    kind = "store" if scope == STORE_SCOPE else "product"
+    kind: TierScope = "store" if scope == STORE_SCOPE else "product"
     start, end = ctx.window(day)
     f = (await window_figures_many(session, [(store_id, [scope], start, end)])).get(
         (store_id, scope), EMPTY

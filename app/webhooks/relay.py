@@ -10,6 +10,7 @@ whose process died mid-send is claimed again once its lease has expired.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import defaultdict
@@ -150,12 +151,10 @@ class Relay:
                 busy = 0
             if busy:
                 continue
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(
                     self._wake.wait(), timeout=self.settings.relay_interval_seconds
                 )
-            except TimeoutError:
-                pass
             self._wake.clear()
 
     async def run_once(self) -> int:

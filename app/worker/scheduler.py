@@ -8,6 +8,7 @@ API alone, for scale-out on PostgreSQL.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from datetime import UTC, datetime
@@ -59,10 +60,8 @@ class Worker:
         await self.relay.stop()
         if self._relay_task is not None:
             self._relay_task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._relay_task
-            except asyncio.CancelledError:
-                pass
 
 
 async def run_worker_forever(settings: Settings) -> None:
