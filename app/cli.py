@@ -64,6 +64,7 @@ def _serve(host: str, port: int, workers: int, with_worker: bool) -> int:
 
     settings = get_settings()
     upgrade_to_head(settings.database_url)
+    asyncio.run(_first_start_key())
     os.environ["REFUNDWATCH_RUN_WORKER"] = "1" if with_worker else "0"
     if workers > 1 and with_worker:
         print(
@@ -81,6 +82,39 @@ def _serve(host: str, port: int, workers: int, with_worker: bool) -> int:
         proxy_headers=True,
     )
     return 0
+
+
+async def _first_start_key() -> None:
+    """With no bootstrap key and no key at all, print a new admin key once.
+
+    So the Quick start works without configuration, and still no endpoint is open.
+    """
+    from sqlalchemy import func, select
+
+    from app.auth.models import ApiKey
+    from app.auth.service import create_key
+    from app.clock import SystemClock
+    from app.db.engine import Database, create_engine
+
+    settings = get_settings()
+    if settings.bootstrap_admin_key is not None:
+        return
+    db = Database(create_engine(settings))
+    try:
+        async with db.transaction() as session:
+            if await session.scalar(select(func.count()).select_from(ApiKey)):
+                return
+            _record, key = await create_key(
+                session, name="first-admin", scopes=["admin"], now=SystemClock().now()
+            )
+    finally:
+        await db.dispose()
+    print(
+        "\nNo API key existed, so refundwatch created an admin key (shown once):\n\n"
+        f"    {key}\n\nUse it as: Authorization: Bearer {key}\n",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 async def _create_key(name: str, scopes: list[str]) -> int:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -46,6 +46,13 @@ class Settings(BaseSettings):
         if not value.startswith(("sqlite", "postgresql", "postgres://")):
             raise ValueError("database_url must start with sqlite:// or postgresql://")
         return value
+
+    @model_validator(mode="after")
+    def _secure_outside_development(self) -> Settings:
+        key = self.bootstrap_admin_key
+        if self.environment == "production" and key is not None and len(key.get_secret_value()) < 24:
+            raise ValueError("bootstrap_admin_key must be at least 24 characters in production")
+        return self
 
     @property
     def async_database_url(self) -> str:

@@ -4,7 +4,7 @@ baseline measured in the same run").
 A minimal FastAPI app on the same stack as refundwatch (uvicorn + uvloop + httptools,
 SQLAlchemy Core async + asyncpg, orjson) whose POST /v1/events does only this: read the
 body, parse the JSON envelope, insert one row per event into a one-table database with
-one executemany, commit, answer a count. No validation, no folding, no buckets, no auth
+one executemany (INSERT … ON CONFLICT DO NOTHING), commit, answer a count. No validation, no folding, no buckets, no auth
 lookup. Whatever refundwatch costs above it is the price of its own work.
 
 Run (bench.py does it):
@@ -25,6 +25,7 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request, Response
 from sqlalchemy import Column, DateTime, MetaData, String, Table, Text
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 TABLE_DDL = """
@@ -47,7 +48,8 @@ events = Table(
     Column("occurred_at", DateTime(timezone=True), nullable=False),
     Column("payload", Text, nullable=False),
 )
-INSERT = events.insert()
+# Idempotent like refundwatch's own insert (a resend is not an error); costs nothing here.
+INSERT = postgresql.insert(events).on_conflict_do_nothing(index_elements=["event_id"])
 
 
 def _async_url(url: str) -> str:

@@ -125,4 +125,21 @@ async def ingest_events(
     worker = request.app.state.worker
     if enqueued and worker is not None:
         worker.wake_relay()  # committed: deliver now, not at the next poll
-    return Response(answer.model_dump_json(), media_type="application/json")
+    return Response(answer_json(answer), media_type="application/json")
+
+
+def answer_json(answer: IngestAnswer) -> bytes:
+    """The answer as DESIGN §2 shows it: ``error`` only on rejected events."""
+    return orjson.dumps(
+        {
+            "accepted": answer.accepted,
+            "duplicates": answer.duplicates,
+            "rejected": answer.rejected,
+            "results": [
+                {"event_id": r.event_id, "status": r.status}
+                if r.error is None
+                else {"event_id": r.event_id, "status": r.status, "error": r.error.model_dump()}
+                for r in answer.results
+            ],
+        }
+    )
