@@ -50,7 +50,11 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _secure_outside_development(self) -> Settings:
         key = self.bootstrap_admin_key
-        if self.environment == "production" and key is not None and len(key.get_secret_value()) < 24:
+        if (
+            self.environment == "production"
+            and key is not None
+            and len(key.get_secret_value()) < 24
+        ):
             raise ValueError("bootstrap_admin_key must be at least 24 characters in production")
         return self
 

@@ -39,7 +39,7 @@ SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 
 async def read_session(db: DatabaseDep) -> AsyncIterator[AsyncSession]:
     """A session for reads; writes open ``db.transaction()`` explicitly in the route."""
-    async with db.transaction() as session:
+    async with db.read() as session:
         yield session
 
 
@@ -71,7 +71,7 @@ def require(scope: Scope) -> Callable[..., Awaitable[Principal]]:
             )
             if principal is None:
                 db: Database = request.app.state.db
-                async with db.sessions() as session:
+                async with db.read() as session:
                     principal = await find_principal(session, digest)
             if principal is None:
                 raise Unauthorized("the API key is unknown or revoked", code="invalid_key")

@@ -266,7 +266,12 @@ async def list_refunds(
         )
     rows = (
         await session.execute(
-            select(*refund_state_columns(), OrderRecord.c_quality_day, OrderRecord.c_pending)
+            select(
+                *refund_state_columns(),
+                OrderRecord.c_product_id,
+                OrderRecord.c_quality_day,
+                OrderRecord.c_pending,
+            )
             .outerjoin(
                 OrderRecord,
                 and_(
@@ -281,7 +286,7 @@ async def list_refunds(
     ).all()
     more = len(rows) > limit
     items = [
-        _refund_item(ctx, RefundState(*row[:-2]), row[-2], row[-1], start, end)
+        _refund_item(ctx, RefundState(*row[:-3]), row[-3], row[-2], row[-1], start, end)
         for row in rows[:limit]
     ]
     last = rows[limit - 1] if more else None
@@ -298,6 +303,7 @@ async def list_refunds(
 def _refund_item(
     ctx: StoreContext,
     refund: RefundState,
+    order_product_id: str | None,
     order_quality_day: date | None,
     order_pending: bool | None,
     start: date,
@@ -328,7 +334,7 @@ def _refund_item(
     return RefundItem(
         refund_id=refund.refund_id,
         order_id=refund.order_id,
-        product_id=refund.product_id,
+        product_id=order_product_id or refund.product_id,
         kind=refund.kind,
         reason=reason,
         requested_at=refund.requested_at.isoformat() if refund.requested_at else None,
