@@ -48,7 +48,7 @@ async def counted_quality_refunds(
     if product_id is not None:
         conditions.append(OrderRecord.c_product_id == product_id)
     rows = await session.execute(
-        select(*refund_state_columns(), OrderRecord.c_pending)
+        select(*refund_state_columns(), OrderRecord.c_product_id, OrderRecord.c_pending)
         .join(
             OrderRecord,
             and_(
@@ -60,13 +60,17 @@ async def counted_quality_refunds(
     )
     found: list[tuple[RefundState, bool]] = []
     for row in rows:
-        state = RefundState(*row[:-1])
+        state = RefundState(*row[:-2])
+        order_product_id, order_pending = row[-2], row[-1]
         if (
             state.requested_at is not None
             and state.reason(ctx.reason_basis) in ctx.quality_reasons
             and state.is_counted
         ):
-            found.append((state, bool(row[-1])))
+            # The product the figures count this refund under is its order's (DESIGN §3);
+            # a refund.requested need not name one.
+            state.product_id = order_product_id or state.product_id
+            found.append((state, bool(order_pending)))
     return found
 
 

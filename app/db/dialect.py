@@ -3,19 +3,58 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Sequence
+from functools import lru_cache
+from typing import Any, Literal
 
 from sqlalchemy import bindparam, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 
-def insert_for(session: AsyncSession, table: Any) -> Any:
-    """The dialect's INSERT, which has ``on_conflict_do_*`` on both backends."""
-    if is_postgres(session):
-        return postgresql.insert(table)
-    return sqlite.insert(table)
+@lru_cache(maxsize=64)
+def _upsert(
+    dialect: str,
+    table: Any,
+    keys: tuple[str, ...],
+    columns: tuple[str, ...],
+    mode: str,
+    returning: str | None,
+) -> Any:
+    stmt: Any = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+    if mode == "nothing":
+        stmt = stmt.on_conflict_do_nothing(index_elements=list(keys))
+    elif mode == "add":
+        stmt = stmt.on_conflict_do_update(
+            index_elements=list(keys),
+            set_={name: table.c[name] + stmt.excluded[name] for name in columns},
+        )
+    else:
+        stmt = stmt.on_conflict_do_update(
+            index_elements=list(keys), set_={name: stmt.excluded[name] for name in columns}
+        )
+    if returning is not None:
+        stmt = stmt.returning(table.c[returning])
+    return stmt
+
+
+def upsert(
+    session: AsyncSession,
+    table: Any,
+    keys: Sequence[str],
+    columns: Sequence[str] = (),
+    *,
+    mode: Literal["replace", "add", "nothing"] = "replace",
+    returning: str | None = None,
+) -> Any:
+    """An INSERT … ON CONFLICT, built once per dialect and shape (it is on the hot path).
+
+    ``replace`` overwrites ``columns`` with the new row's values, ``add`` adds
+    them to the stored ones (bucket deltas), ``nothing`` keeps the stored row.
+    """
+    return _upsert(
+        session.get_bind().dialect.name, table, tuple(keys), tuple(columns), mode, returning
+    )
 
 
 def is_postgres(session: AsyncSession) -> bool:

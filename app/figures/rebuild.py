@@ -13,7 +13,7 @@ from datetime import date
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.dialect import insert_for, lock_key, lock_keys
+from app.db.dialect import lock_key, lock_keys, upsert
 from app.figures.models import DailyFigures
 from app.figures.rules import NO_CONTRIBUTION, Contribution, add_delta, contribution
 from app.ingest.fold import OrderState, RefundState
@@ -52,20 +52,11 @@ async def rebuild_store_figures(session: AsyncSession, ctx: StoreContext) -> int
         updates.append(_contribution_row(ctx.store_id, order_id, orders.get(order_id), new))
     await session.execute(delete(DailyFigures).where(DailyFigures.store_id == ctx.store_id))
     if updates:
-        table = OrderRecord.__table__
-        stmt = insert_for(session, table)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["store_id", "order_id"],
-            set_={
-                name: stmt.excluded[name]
-                for name in (
-                    "c_product_id",
-                    "c_paid_day",
-                    "c_applied_day",
-                    "c_quality_day",
-                    "c_pending",
-                )
-            },
+        stmt = upsert(
+            session,
+            OrderRecord.__table__,
+            ["store_id", "order_id"],
+            ["c_product_id", "c_paid_day", "c_applied_day", "c_quality_day", "c_pending"],
         )
         await session.execute(stmt, updates)
     await apply_bucket_deltas(session, deltas)

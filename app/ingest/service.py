@@ -9,9 +9,10 @@ per batch, never one per event.
 from __future__ import annotations
 
 import hashlib
+import operator
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import astuple, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -20,7 +21,7 @@ from pydantic import ValidationError
 from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.dialect import insert_for, lock_key, lock_keys
+from app.db.dialect import is_postgres, lock_key, lock_keys, upsert
 from app.figures.models import DailyFigures
 from app.figures.rules import NO_CONTRIBUTION, Contribution, add_delta, contribution
 from app.ingest.fold import OrderState, RefundState, fold_order_event, fold_refund_event
@@ -32,10 +33,13 @@ from app.ingest.schemas import (
     IngestAnswer,
     describe_validation_error,
 )
-from app.stores.service import StoreContext, ensure_stores
+from app.stores.service import StoreContext, ensure_stores, load_contexts
 
 _REFUND_FIELDS = [f.name for f in fields(RefundState)]
 _ORDER_FIELDS = [f.name for f in fields(OrderState)]
+# attrgetter, not dataclasses.astuple: astuple deep-copies every value.
+_refund_values = operator.attrgetter(*_REFUND_FIELDS)
+_order_values = operator.attrgetter(*_ORDER_FIELDS)
 _CONTRIBUTION_COLUMNS = (
     "c_product_id",
     "c_paid_day",
@@ -43,6 +47,8 @@ _CONTRIBUTION_COLUMNS = (
     "c_quality_day",
     "c_pending",
 )
+
+_contribution_values = operator.attrgetter(*(f.name for f in fields(Contribution)))
 
 # Rows are read in the dataclasses' field order, so a row unpacks into one.
 _REFUND_COLUMNS = [RefundRecord.__table__.c[name] for name in _REFUND_FIELDS]
@@ -156,6 +162,10 @@ async def ingest_batch(
         )
         # Shared per-store locks: a time-zone or policy rebuild takes them exclusively.
         await lock_keys(session, (lock_key("store", s) for s in store_ids), shared=True)
+        if is_postgres(session):
+            # A rebuild may have committed while this batch waited for the lock: fold
+            # with the zone and policy it committed (each statement sees the latest).
+            outcome.contexts = await load_contexts(session, store_ids)
         inserted = await _insert_events(session, candidates, now)
         fresh = [c for c in candidates if c.event.event_id in inserted]
         meaning = await _settle_known(
@@ -186,11 +196,7 @@ async def ingest_batch(
 async def _insert_events(
     session: AsyncSession, candidates: Sequence[_Accepted], now: datetime
 ) -> set[str]:
-    stmt = (
-        insert_for(session, Event.__table__)
-        .on_conflict_do_nothing(index_elements=["event_id"])
-        .returning(Event.__table__.c.event_id)
-    )
+    stmt = upsert(session, Event.__table__, ["event_id"], mode="nothing", returning="event_id")
     rows = await session.execute(
         stmt,
         [
@@ -350,14 +356,9 @@ async def _load_orders(
 async def _save_refunds(session: AsyncSession, states: Sequence[RefundState]) -> None:
     if not states:
         return
-    table = RefundRecord.__table__
-    stmt = insert_for(session, table)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["store_id", "refund_id"],
-        set_={name: stmt.excluded[name] for name in _REFUND_FIELDS[2:]},
-    )
+    stmt = upsert(session, RefundRecord.__table__, ["store_id", "refund_id"], _REFUND_FIELDS[2:])
     await session.execute(
-        stmt, [dict(zip(_REFUND_FIELDS, astuple(s), strict=True)) for s in states]
+        stmt, [dict(zip(_REFUND_FIELDS, _refund_values(s), strict=True)) for s in states]
     )
 
 
@@ -370,18 +371,19 @@ async def _save_orders(
     """Upsert each affected order's state and its new contribution."""
     if not keys:
         return
-    table = OrderRecord.__table__
-    stmt = insert_for(session, table)
-    columns = [*_ORDER_FIELDS[2:], *_CONTRIBUTION_COLUMNS]
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["store_id", "order_id"],
-        set_={name: stmt.excluded[name] for name in columns},
+    stmt = upsert(
+        session,
+        OrderRecord.__table__,
+        ["store_id", "order_id"],
+        [*_ORDER_FIELDS[2:], *_CONTRIBUTION_COLUMNS],
     )
     params = []
     for key in keys:
         order = orders.get(key) or OrderState(store_id=key[0], order_id=key[1])
-        row = dict(zip(_ORDER_FIELDS, astuple(order), strict=True))
-        row.update(zip(_CONTRIBUTION_COLUMNS, astuple(contributions[key]), strict=True))
+        row = dict(zip(_ORDER_FIELDS, _order_values(order), strict=True))
+        row.update(
+            zip(_CONTRIBUTION_COLUMNS, _contribution_values(contributions[key]), strict=True)
+        )
         params.append(row)
     await session.execute(stmt, params)
 
@@ -405,18 +407,11 @@ async def apply_bucket_deltas(
     ]
     if not rows:
         return
-    table = DailyFigures.__table__
-    stmt = insert_for(session, table)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["store_id", "product_id", "day"],
-        set_={
-            name: table.c[name] + stmt.excluded[name]
-            for name in (
-                "orders",
-                "applied_quality_refunds",
-                "quality_refunds",
-                "pending_quality_refunds",
-            )
-        },
+    stmt = upsert(
+        session,
+        DailyFigures.__table__,
+        ["store_id", "product_id", "day"],
+        ["orders", "applied_quality_refunds", "quality_refunds", "pending_quality_refunds"],
+        mode="add",
     )
     await session.execute(stmt, rows)

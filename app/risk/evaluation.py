@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.alerts.models import Alert, AlertState, Silence
 from app.alerts.payload import alert_data
 from app.alerts.rules import AT_RISK, reminder_due, transition_alert
-from app.db.dialect import insert_for, lock_key, lock_keys
+from app.db.dialect import lock_key, lock_keys, upsert
 from app.figures.models import STORE_SCOPE
 from app.figures.rebuild import rebuild_store_figures
 from app.figures.service import EMPTY, verdicts, window_figures, window_figures_many
@@ -156,14 +156,11 @@ async def _load_states(
 async def _save_states(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
-    table = AlertState.__table__
-    stmt = insert_for(session, table)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["store_id", "product_id", "tier"],
-        set_={
-            name: stmt.excluded[name]
-            for name in ("state", "since", "last_alert_at", "evaluated_at")
-        },
+    stmt = upsert(
+        session,
+        AlertState.__table__,
+        ["store_id", "product_id", "tier"],
+        ["state", "since", "last_alert_at", "evaluated_at"],
     )
     await session.execute(stmt, rows)
 

@@ -6,7 +6,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.figures.schemas import FigureFields, TierStatus
 from app.ingest.vocabulary import REASON_CODES, normalise_reason
@@ -104,12 +104,17 @@ class PolicyIn(BaseModel):
             codes.append(code)
         return sorted(set(codes))
 
-    @model_validator(mode="after")
-    def _unique_tiers(self) -> PolicyIn:
-        pairs = [(t.tier, t.scope) for t in self.tiers]
-        if len(pairs) != len(set(pairs)):
-            raise ValueError("tiers: each (tier, scope) pair may appear once")
-        return self
+    @field_validator("tiers")
+    @classmethod
+    def _unique_tiers(cls, tiers: list[TierLine]) -> list[TierLine]:
+        # A field validator (not a model one) so the 422 names body.tiers.
+        seen: set[tuple[str, str]] = set()
+        for line in tiers:
+            pair = (line.tier, line.scope)
+            if pair in seen:
+                raise ValueError(f"each (tier, scope) pair may appear once; {pair} repeats")
+            seen.add(pair)
+        return tiers
 
     def tiers_json(self) -> list[dict[str, Any]]:
         return [

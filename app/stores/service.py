@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.dialect import insert_for
+from app.db.dialect import upsert
 from app.risk.models import DEFAULT_POLICY_ID, Policy
 from app.stores.models import Store
 
@@ -110,9 +110,7 @@ async def ensure_stores(
     contexts = await load_contexts(session, store_ids)
     missing = sorted(set(store_ids) - contexts.keys())
     if missing:
-        stmt = insert_for(session, Store.__table__).on_conflict_do_nothing(
-            index_elements=["store_id"]
-        )
+        stmt = upsert(session, Store.__table__, ["store_id"], mode="nothing")
         await session.execute(
             stmt,
             [

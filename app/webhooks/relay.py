@@ -12,11 +12,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from fractions import Fraction
 from typing import Any
 
 import httpx
@@ -81,8 +83,14 @@ def build_request(
             secrets_for(sub, now), delivery.msg_id, int(now.timestamp()), body
         )
         return sub.url, body, headers
-    alerts = [{**d.payload, "type": d.event_type, "occurred_at": d.created_at} for d in deliveries]
-    if deliveries[0].event_type == "webhook.test":
+    # A test ping merged into a digest with real alerts must not replace them: the
+    # alerts are what the message carries (the robot receiving them proves the ping).
+    alerts = [
+        {**d.payload, "type": d.event_type, "occurred_at": d.created_at}
+        for d in deliveries
+        if d.event_type != "webhook.test"
+    ]
+    if not alerts:
         from app.webhooks.formats import test_message
 
         body = test_message(sub.format, now=now, subscription_id=str(sub.id), secret=sub.secret)
@@ -223,17 +231,22 @@ class Relay:
             select(
                 DeliveryAttempt.webhook_id,
                 DeliveryAttempt.attempted_at,
-                DeliveryAttempt.delivery_id,
+                DeliveryAttempt.digest_size,
             ).where(
                 DeliveryAttempt.webhook_id.in_(webhook_ids),
                 DeliveryAttempt.attempted_at > now - timedelta(minutes=2),
             )
         )
-        # A digest is one message although it logs an attempt per delivery.
-        seen: dict[int, set[datetime]] = defaultdict(set)
-        for webhook_id, at, _delivery in rows:
-            seen[webhook_id].add(at)
-        return {k: sorted(v) for k, v in seen.items()}
+        # A digest is one message although it logs an attempt per delivery (each row
+        # of a digest of n weighs 1/n). Count messages, not distinct timestamps:
+        # separate messages recorded at the same instant are still separate sends.
+        weights: dict[int, dict[datetime, Fraction]] = defaultdict(lambda: defaultdict(Fraction))
+        for webhook_id, at, digest_size in rows:
+            weights[webhook_id][at] += Fraction(1, max(digest_size, 1))
+        return {
+            webhook_id: sorted(at for at, w in by_time.items() for _ in range(math.ceil(w)))
+            for webhook_id, by_time in weights.items()
+        }
 
     async def _serve_webhook(
         self, sub: WebhookSubscription | None, deliveries: list[Delivery], recent: list[datetime]
