@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
+from pydantic import AwareDatetime
 from sqlalchemy import select
 
 from app.alerts.models import Alert
@@ -36,7 +36,10 @@ async def list_alerts(
             pattern="^alert\\.(approaching|breached|resolved|reminder)$", description="Alert type"
         ),
     ] = None,
-    since: Annotated[datetime | None, Query(description="Only alerts created at or after")] = None,
+    since: Annotated[
+        AwareDatetime | None,
+        Query(description="Only alerts created at or after (RFC 3339 with an offset)"),
+    ] = None,
     limit: LimitQuery = 100,
     cursor: CursorQuery = None,
 ) -> AlertPage:

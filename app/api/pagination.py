@@ -20,17 +20,26 @@ def encode_cursor(position: Any) -> str:
     return base64.urlsafe_b64encode(orjson.dumps(position)).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str | None) -> Any:
+def invalid_cursor() -> Unprocessable:
+    return Unprocessable(
+        "cursor is not one this API issued",
+        code="invalid_cursor",
+        errors=[
+            FieldProblem(field="query.cursor", code="invalid_cursor", message="unknown cursor")
+        ],
+    )
+
+
+def decode_cursor(cursor: str | None, expect: type | tuple[type, ...] | None = None) -> Any:
+    """The position in a cursor. With ``expect``, a position of another JSON type is a
+    422 too: a forged or garbled cursor must never reach a query."""
     if cursor is None:
         return None
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        return orjson.loads(base64.urlsafe_b64decode(padded.encode()))
+        position = orjson.loads(base64.urlsafe_b64decode(padded.encode()))
     except (ValueError, orjson.JSONDecodeError):
-        raise Unprocessable(
-            "cursor is not one this API issued",
-            code="invalid_cursor",
-            errors=[
-                FieldProblem(field="query.cursor", code="invalid_cursor", message="unknown cursor")
-            ],
-        ) from None
+        raise invalid_cursor() from None
+    if expect is not None and (not isinstance(position, expect) or isinstance(position, bool)):
+        raise invalid_cursor()
+    return position

@@ -40,7 +40,7 @@ async def create_api_key(
 async def list_api_keys(
     _key: AdminKey, session: ReadSessionDep, limit: LimitQuery = 100, cursor: CursorQuery = None
 ) -> ApiKeyPage:
-    records = await list_keys(session, after=decode_cursor(cursor), limit=limit + 1)
+    records = await list_keys(session, after=decode_cursor(cursor, int), limit=limit + 1)
     more = len(records) > limit
     records = records[:limit]
     return ApiKeyPage(

@@ -14,7 +14,7 @@ class ApiKeyCreate(BaseModel):
         extra="forbid", json_schema_extra={"examples": [{"name": "erp-sync", "scopes": ["ingest"]}]}
     )
 
-    name: str = Field(min_length=1, max_length=100)
+    name: str = Field(min_length=1, max_length=100, pattern=r"^[^\x00]*$")
     scopes: list[Scope] = Field(min_length=1, description="ingest, read, admin (admin implies all)")
 
 

@@ -9,7 +9,13 @@ from fastapi import APIRouter, Query
 from sqlalchemy import and_, or_, select
 
 from app.api.deps import ClockDep, ReadKey, ReadSessionDep
-from app.api.pagination import CursorQuery, LimitQuery, decode_cursor, encode_cursor
+from app.api.pagination import (
+    CursorQuery,
+    LimitQuery,
+    decode_cursor,
+    encode_cursor,
+    invalid_cursor,
+)
 from app.api.problems import FieldProblem, Unprocessable, problem_responses
 from app.figures.models import STORE_SCOPE
 from app.figures.schemas import (
@@ -151,9 +157,9 @@ async def list_products(
     ctx = await get_store_or_404(session, store_id)
     day = as_of or ctx.today(clock.now())
     start, end = ctx.window(day)
-    offset = decode_cursor(cursor) or 0
-    if not isinstance(offset, int) or offset < 0:
-        raise Unprocessable("cursor is not one this API issued", code="invalid_cursor")
+    offset = decode_cursor(cursor, int) or 0
+    if offset < 0:
+        raise invalid_cursor()
     scopes = await window_figures(session, store_id, start, end)
     items = [
         _product_metrics(ctx, product_id, f)
@@ -255,9 +261,9 @@ async def list_refunds(
             OrderRecord.c_quality_day <= end,
         )
         conditions.append(is_pending if pending else ~is_pending)
-    position = decode_cursor(cursor)
+    position = decode_cursor(cursor, list)
     if position is not None:
-        at, refund_id = datetime.fromisoformat(position[0]), position[1]
+        at, refund_id = _refund_position(position)
         conditions.append(
             or_(
                 RefundRecord.requested_at > at,
@@ -298,6 +304,19 @@ async def list_refunds(
         if last
         else None,
     )
+
+
+def _refund_position(position: list[object]) -> tuple[datetime, str]:
+    """(requested_at, refund_id) of the last refund of the previous page."""
+    match position:
+        case [str(at_text), str(refund_id)]:
+            try:
+                at = datetime.fromisoformat(at_text)
+            except ValueError:
+                raise invalid_cursor() from None
+            if at.tzinfo is not None:
+                return at, refund_id
+    raise invalid_cursor()
 
 
 def _refund_item(

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -31,7 +32,17 @@ StoreId = Annotated[
     StringConstraints(min_length=1, max_length=64, pattern=STORE_ID_PATTERN),
     Field(description="Store id chosen by the client: 1–64 of A-Za-z0-9._:-", examples=["s1"]),
 ]
-EntityId = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+
+
+def _reject_nul(value: str) -> str:
+    # PostgreSQL text cannot hold U+0000: it would fail the whole batch, not this event.
+    if "\x00" in value:
+        raise PydanticCustomError("nul_character", "must not contain the NUL character (\\u0000)")
+    return value
+
+
+NoNul = AfterValidator(_reject_nul)
+EntityId = Annotated[str, StringConstraints(min_length=1, max_length=128), NoNul]
 
 
 def _parse_occurred_at(value: Any) -> datetime:
@@ -102,7 +113,7 @@ Amount = Annotated[str, BeforeValidator(_parse_amount), Field(examples=["19.90"]
 class _Event(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    event_id: Annotated[str, StringConstraints(min_length=1, max_length=128)] = Field(
+    event_id: Annotated[str, StringConstraints(min_length=1, max_length=128), NoNul] = Field(
         description="Idempotency key, 1–128 characters"
     )
     store_id: StoreId
@@ -124,7 +135,7 @@ class OrderPaid(_OrderEvent):
 
 class OrderShipped(_OrderEvent):
     type: Literal["order.shipped"]
-    courier: Annotated[str, StringConstraints(max_length=64)] | None = None
+    courier: Annotated[str, StringConstraints(max_length=64), NoNul] | None = None
 
 
 class OrderDelivered(_OrderEvent):
@@ -148,7 +159,7 @@ class RefundRequested(_RefundEvent):
 
 class RefundReturnShipped(_RefundEvent):
     type: Literal["refund.return_shipped"]
-    courier: Annotated[str, StringConstraints(max_length=64)] | None = None
+    courier: Annotated[str, StringConstraints(max_length=64), NoNul] | None = None
 
 
 class RefundReasonChanged(_RefundEvent):

@@ -26,7 +26,7 @@ from app.db.dialect import lock_key, lock_keys, upsert
 from app.figures.models import STORE_SCOPE
 from app.figures.rebuild import rebuild_store_figures
 from app.figures.service import EMPTY, verdicts, window_figures, window_figures_many
-from app.stores.service import StoreContext
+from app.stores.service import StoreContext, load_contexts
 from app.webhooks.outbox import enqueue_deliveries
 
 Scope = tuple[str, str]
@@ -51,6 +51,10 @@ async def evaluate_scopes(
     if not ordered:
         return report
     await lock_keys(session, (lock_key("scope", *s) for s in ordered))
+    # Judge by the stores' policies as they are now, under the locks, not as the caller
+    # read them before: a policy or store edit may have committed while this waited,
+    # and evaluating with the old lines would undo that edit's state (and alert).
+    contexts = {**contexts, **await load_contexts(session, sorted({s for s, _ in ordered}))}
 
     as_of: dict[str, date] = {s: contexts[s].today(now) for s, _ in ordered}
     by_store: dict[str, list[str]] = defaultdict(list)

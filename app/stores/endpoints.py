@@ -32,7 +32,7 @@ StoreIdPath = Annotated[
 async def list_stores(
     _key: ReadKey, session: ReadSessionDep, limit: LimitQuery = 100, cursor: CursorQuery = None
 ) -> StorePage:
-    after = decode_cursor(cursor)
+    after = decode_cursor(cursor, str)
     contexts = await list_contexts(session, after=after, limit=limit + 1)
     more = len(contexts) > limit
     contexts = contexts[:limit]

@@ -47,7 +47,7 @@ class StorePatch(BaseModel):
         json_schema_extra={"examples": [{"name": "旗舰店", "timezone": "Asia/Shanghai"}]},
     )
 
-    name: str | None = Field(default=None, max_length=200)
+    name: str | None = Field(default=None, max_length=200, pattern=r"^[^\x00]*$")
     timezone: str | None = Field(default=None, description="IANA name, e.g. Asia/Shanghai")
     policy_id: int | None = Field(default=None, ge=1)
 

@@ -28,6 +28,7 @@ from app.clock import Clock
 from app.config import Settings
 from app.db.engine import Database
 from app.webhooks.backoff import (
+    MAX_ATTEMPTS,
     classify_response,
     endpoint_failing_too_long,
     next_retry_delay,
@@ -42,6 +43,7 @@ from app.webhooks.ssrf import UrlRefused, parse_allowed_networks, pinned_client,
 log = logging.getLogger("refundwatch.relay")
 
 EXCERPT_CHARS = 500
+LEASE_EXPIRED = "lease expired: the sending process stopped before recording a result"
 
 
 @dataclass(slots=True)
@@ -193,9 +195,15 @@ class Relay:
         return len(claimed)
 
     async def _claim(self, now: datetime) -> list[Delivery]:
+        """Lease due deliveries to this process (short transaction, SKIP LOCKED).
+
+        A row still ``delivering`` after its lease expired was claimed by a process
+        that stopped before recording a result: that lost attempt is logged and
+        counted, so a delivery that keeps killing its sender ends up ``failed``.
+        """
         lease = now + timedelta(seconds=self.settings.relay_lease_seconds)
         due = (
-            select(Delivery.id)
+            select(Delivery.id, Delivery.webhook_id, Delivery.status, Delivery.attempts)
             .where(
                 or_(
                     and_(Delivery.status == "pending", Delivery.next_attempt_at <= now),
@@ -207,7 +215,39 @@ class Relay:
             .with_for_update(skip_locked=True)
         )
         async with self.db.transaction() as session:
-            ids = list(await session.scalars(due))
+            rows = (await session.execute(due)).all()
+            if not rows:
+                return []
+            ids = []
+            for delivery_id, webhook_id, status, attempts in rows:
+                if status == "delivering":
+                    attempts += 1
+                    session.add(
+                        DeliveryAttempt(
+                            delivery_id=delivery_id,
+                            webhook_id=webhook_id,
+                            attempted_at=now,
+                            status_code=None,
+                            duration_ms=0,
+                            error=LEASE_EXPIRED,
+                            response_excerpt=None,
+                            digest_size=1,
+                        )
+                    )
+                    exhausted = attempts >= MAX_ATTEMPTS
+                    await session.execute(
+                        update(Delivery)
+                        .where(Delivery.id == delivery_id)
+                        .values(
+                            attempts=attempts,
+                            last_error=LEASE_EXPIRED,
+                            status="failed" if exhausted else "delivering",
+                            lease_expires_at=None if exhausted else lease,
+                        )
+                    )
+                    if exhausted:
+                        continue
+                ids.append(delivery_id)
             if not ids:
                 return []
             await session.execute(
@@ -215,12 +255,43 @@ class Relay:
                 .where(Delivery.id.in_(ids))
                 .values(status="delivering", lease_expires_at=lease)
             )
-            rows = list(
+            claimed = list(
                 await session.scalars(
                     select(Delivery).where(Delivery.id.in_(ids)).order_by(Delivery.id)
                 )
             )
-        return rows
+        return claimed
+
+    async def _extend_lease(self, deliveries: Sequence[Delivery]) -> list[Delivery]:
+        """Renew the lease just before a send; returns the deliveries still ours.
+
+        One lease covers a whole claimed batch, but a webhook's messages go out one
+        after another: without renewal, a slow endpoint would let another replica
+        re-claim (and re-send) the tail of the batch.
+        """
+        lease = self.clock.now() + timedelta(seconds=self.settings.relay_lease_seconds)
+        async with self.db.transaction() as session:
+            stored: dict[int, datetime | None] = {
+                row.id: row.lease_expires_at
+                for row in await session.execute(
+                    select(Delivery.id, Delivery.lease_expires_at)
+                    .where(
+                        Delivery.id.in_([d.id for d in deliveries]),
+                        Delivery.status == "delivering",
+                    )
+                    .with_for_update()
+                )
+            }
+            mine = [d for d in deliveries if d.id in stored and stored[d.id] == d.lease_expires_at]
+            if mine:
+                await session.execute(
+                    update(Delivery)
+                    .where(Delivery.id.in_([d.id for d in mine]))
+                    .values(lease_expires_at=lease)
+                )
+        for d in mine:
+            d.lease_expires_at = lease
+        return mine
 
     async def _recent_sends(
         self, session: Any, webhook_ids: list[int], now: datetime
@@ -270,10 +341,11 @@ class Relay:
         if rest:
             await self._postpone(rest, now + timedelta(seconds=1))
         for message in messages:
-            result = await send(
-                sub, message.deliveries, now=self.clock.now(), settings=self.settings
-            )
-            await self.record(sub, message.deliveries, result)
+            mine = await self._extend_lease(message.deliveries)
+            if not mine:
+                continue  # another relay re-claimed them after our lease ran out
+            result = await send(sub, mine, now=self.clock.now(), settings=self.settings)
+            await self.record(sub, mine, result)
 
     async def _postpone(self, deliveries: Sequence[Delivery], when: datetime) -> None:
         async with self.db.transaction() as session:
@@ -298,7 +370,22 @@ class Relay:
         now = self.clock.now()
         outcome = classify_response(result.status_code, result.error)
         async with self.db.transaction() as session:
+            # The subscription (and so its deliveries) may have been deleted while the
+            # request was in flight: log nothing for rows that are gone. The lock keeps
+            # a concurrent delete out until this transaction ends.
+            alive = set(
+                await session.scalars(
+                    select(Delivery.id)
+                    .where(
+                        Delivery.id.in_([d.id for d in deliveries]),
+                        Delivery.status == "delivering",
+                    )
+                    .with_for_update()
+                )
+            )
             for delivery in deliveries:
+                if delivery.id not in alive:
+                    continue
                 attempts = delivery.attempts + 1
                 session.add(
                     DeliveryAttempt(
