@@ -542,6 +542,21 @@ async def pg_fetchval(url: str, sql: str) -> Any:
         await conn.close()
 
 
+async def pg_sessions(url: str) -> int:
+    """Sessions ever opened to this database (pg_stat_database, PostgreSQL 14+)."""
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute("SELECT pg_stat_clear_snapshot()")
+        return int(
+            await conn.fetchval(
+                "SELECT sessions FROM pg_stat_database WHERE datname = current_database()"
+            )
+            or 0
+        )
+    finally:
+        await conn.close()
+
+
 async def pg_execute(url: str, sql: str) -> None:
     conn = await asyncpg.connect(url)
     try:
@@ -615,6 +630,8 @@ class IngestRun:
     cpu: dict[str, float] = field(default_factory=dict)
     stored_before: int = 0
     reject_codes: dict[str, int] = field(default_factory=dict)
+    server_cpu_us_per_event: float = 0.0
+    db_connections_opened: int = 0
 
 
 async def drive_ingest(
@@ -749,11 +766,23 @@ async def drive_reads(
 # --------------------------------------------------------------------------- profiling
 
 
+IDLE_LEAVES = {
+    "threading.py:Condition.wait",
+    "threading.py:Event.wait",
+    "queue.py:Queue.get",
+    "selectors.py:EpollSelector.select",
+}
+
+
 def parse_collapsed(path: Path, top: int = 25) -> dict[str, Any]:
-    """Self and inclusive shares per function from py-spy's raw (collapsed-stack) output."""
+    """Self and inclusive shares per function from py-spy's raw (collapsed-stack) output.
+
+    Percentages are of the busy samples: stacks of idle thread-pool threads are dropped.
+    """
     self_counts: Counter[str] = Counter()
     incl_counts: Counter[str] = Counter()
     total = 0
+    idle = 0
     if not path.exists():
         return {"samples": 0}
     for line in path.read_text(errors="replace").splitlines():
@@ -761,12 +790,13 @@ def parse_collapsed(path: Path, top: int = 25) -> dict[str, Any]:
         if not stack or not count.isdigit():
             continue
         n = int(count)
-        total += n
         frames = [_short_frame(f) for f in stack.split(";")]
         # The leading frames are "process ..." / "thread ..." labels.
         frames = [f for f in frames if f]
-        if not frames:
+        if not frames or frames[-1] in IDLE_LEAVES:
+            idle += n  # a thread-pool thread waiting for work: not CPU
             continue
+        total += n
         self_counts[frames[-1]] += n
         for f in set(frames):
             incl_counts[f] += n
@@ -779,6 +809,7 @@ def parse_collapsed(path: Path, top: int = 25) -> dict[str, Any]:
     app_incl = Counter({f: v for f, v in incl_counts.items() if f.startswith("app/")})
     return {
         "samples": total,
+        "idle_samples_dropped": idle,
         "self": share(self_counts),
         "inclusive": share(incl_counts),
         "inclusive_app": share(app_incl),
@@ -825,7 +856,6 @@ async def profile_run(
         "--output",
         str(out),
         "--subprocesses",
-        "--nonblocking",
     ]
     proc = await asyncio.create_subprocess_exec(
         *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
@@ -851,6 +881,34 @@ async def profile_run(
 
 
 # --------------------------------------------------------------------------- machine
+
+
+def cpu_calibration_us() -> float:
+    """µs for ``sum(range(1000))``, best of 5: how fast this (shared) CPU is right now.
+
+    A quiet modern x86 core does it in about 8–12 µs; when other jobs share the
+    cores the figure rises, and every CPU-bound figure of this run falls with it.
+    """
+    import timeit
+
+    return round(min(timeit.repeat("sum(range(1000))", number=2000, repeat=5)) / 2000 * 1e6, 1)
+
+
+def code_fingerprint() -> dict[str, Any]:
+    """Which app code was measured (others edit app/ while benchmarks run; no git here)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    newest = 0.0
+    files = sorted((ROOT / "app").rglob("*.py")) + sorted((ROOT / "migrations").rglob("*.py"))
+    for path in files:
+        digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
+        newest = max(newest, path.stat().st_mtime)
+    return {
+        "app_sha256": digest.hexdigest()[:16],
+        "files": len(files),
+        "newest_change": datetime.fromtimestamp(newest, UTC).isoformat(timespec="seconds"),
+    }
 
 
 def machine_info(pg_version: str, pg_settings: dict[str, str]) -> dict[str, Any]:
@@ -928,10 +986,35 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="PostgreSQL server URL (no database)",
     )
     p.add_argument("--no-baseline", action="store_true")
+    p.add_argument(
+        "--app-pool-size",
+        type=int,
+        default=None,
+        help="set REFUNDWATCH_DB_POOL_SIZE for refundwatch (default: the app's own default)",
+    )
     p.add_argument("--no-profile", action="store_true")
     p.add_argument("--profile-seconds", type=float, default=15.0)
     p.add_argument(
         "--max-run-seconds", type=float, default=300.0, help="hard limit of any single measured run"
+    )
+    p.add_argument(
+        "--batch-max-seconds",
+        type=float,
+        default=None,
+        help="cut a batch-ingest run after this long (default 60, quick 30): keeps a full run "
+        "under ~15 minutes when the service is slow; the JSON tells how many events were sent",
+    )
+    p.add_argument(
+        "--read-max-seconds",
+        type=float,
+        default=25.0,
+        help="cut a metrics-read run after this long",
+    )
+    p.add_argument(
+        "--load-max-seconds",
+        type=float,
+        default=None,
+        help="cut the load to --events-large after this long (default 240, quick 90)",
     )
     p.add_argument("--seed", type=int, default=20261126)
     p.add_argument(
@@ -949,6 +1032,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         args.batch_events = 25_000 if q else 100_000
     if args.single_seconds is None:
         args.single_seconds = 5.0 if q else 10.0
+    if args.batch_max_seconds is None:
+        args.batch_max_seconds = 30.0 if q else 60.0
+    if args.load_max_seconds is None:
+        args.load_max_seconds = 90.0 if q else 240.0
     if args.reads is None:
         args.reads = 500 if q else 2000
     args.concurrency = [int(c) for c in str(args.concurrency).split(",") if c.strip()]
@@ -1001,6 +1088,9 @@ async def run_bench(args: argparse.Namespace, result: dict[str, Any]) -> dict[st
     result["config"] = {k: v for k, v in vars(args).items()}
     log(f"machine: {json.dumps(result['machine'])}")
     result["machine"]["loadavg_at_start"] = os.getloadavg()
+    result["code"] = code_fingerprint()
+    result["calibration_us"] = {"start": cpu_calibration_us()}
+    log(f"code: {result['code']}")
     result["machine"]["quiet"] = await wait_quiet(args.wait_quiet)
 
     # How many events the phases will consume, so that one stream serves them all.
@@ -1043,6 +1133,8 @@ async def run_bench(args: argparse.Namespace, result: dict[str, Any]) -> dict[st
             "REFUNDWATCH_BOOTSTRAP_ADMIN_KEY": admin_key,
             "REFUNDWATCH_LOG_LEVEL": "warning",
         }
+        if args.app_pool_size:
+            env["REFUNDWATCH_DB_POOL_SIZE"] = str(args.app_pool_size)
         refundwatch = str(BIN / "refundwatch")
         t = time.perf_counter()
         await asyncio.to_thread(
@@ -1084,6 +1176,9 @@ async def run_bench(args: argparse.Namespace, result: dict[str, Any]) -> dict[st
             base_env = {
                 **os.environ,
                 "BENCH_BASELINE_DATABASE_URL": f"{args.pg}/{base_db}",
+                # The bare baseline gets the pool PERFORMANCE.md recommends: one connection
+                # per concurrent request, so it never reconnects.
+                "BENCH_BASELINE_POOL_SIZE": str(max(args.single_clients, *args.concurrency) + 8),
             }
             baseline = Server(
                 "baseline",
@@ -1126,9 +1221,12 @@ async def run_bench(args: argparse.Namespace, result: dict[str, Any]) -> dict[st
             *,
             size: int = BATCH_SIZE,
             duration: float | None = None,
+            max_seconds: float | None = None,
         ) -> IngestRun:
             nonlocal stored
             bodies = batch_bodies(events, size)
+            db_url = app_url if target is app else f"{args.pg}/{base_db}"
+            sessions_before = await pg_sessions(db_url)
             run = await drive_ingest(
                 label,
                 target.base + "/v1/events",
@@ -1136,9 +1234,14 @@ async def run_bench(args: argparse.Namespace, result: dict[str, Any]) -> dict[st
                 bodies,
                 conc,
                 duration=duration,
-                max_seconds=args.max_run_seconds,
+                max_seconds=max_seconds or args.max_run_seconds,
                 server_pid=target.pid,
             )
+            run.db_connections_opened = max(0, await pg_sessions(db_url) - sessions_before - 1)
+            if run.accepted:
+                run.server_cpu_us_per_event = round(
+                    run.cpu["server_cores"] * run.seconds / run.accepted * 1e6, 1
+                )
             if target is app:
                 run.stored_before = stored
                 stored += run.accepted
@@ -1146,7 +1249,8 @@ async def run_bench(args: argparse.Namespace, result: dict[str, Any]) -> dict[st
             log(
                 f"{label}: {run.ev_per_s:,.0f} ev/s ({run.accepted:,} accepted in "
                 f"{run.seconds:.1f} s, {run.requests} req, p50 {run.req_p50_ms:.1f} ms, "
-                f"p99 {run.req_p99_ms:.1f} ms) cpu {run.cpu}"
+                f"p99 {run.req_p99_ms:.1f} ms) server {run.server_cpu_us_per_event:.0f} µs CPU/ev, "
+                f"{run.db_connections_opened} new DB connections, cpu {run.cpu}"
                 + (f" NON-200 {bad}" if bad else "")
                 + (f" EXC {run.exceptions}" if run.exceptions else "")
                 + (f" rejected {run.rejected} {run.reject_codes}" if run.rejected else "")
@@ -1162,7 +1266,7 @@ async def run_bench(args: argparse.Namespace, result: dict[str, Any]) -> dict[st
                 stream.stores,
                 args.reads,
                 conc,
-                max_seconds=args.max_run_seconds,
+                max_seconds=args.read_max_seconds,
                 server_pid=app.pid,
             )
             bad = {k: v for k, v in run.statuses.items() if k != "200"}
@@ -1202,17 +1306,29 @@ async def run_bench(args: argparse.Namespace, result: dict[str, Any]) -> dict[st
         await ingest("load sample", stream.sample[:small_need] if small_need else [], 4, app)
         result["reads_small"] = await read_phase("small")
 
+        result["calibration_us"]["before_batch"] = cpu_calibration_us()
         # --- phase 2: batch ingest, interleaved with the baseline
         batch: dict[str, list[IngestRun]] = defaultdict(list)
         for r in range(n_runs):
             for conc in args.concurrency:
                 events = stream.take(args.batch_events)
-                batch[f"app_c{conc}"].append(
-                    await ingest(f"batch c{conc} #{r + 1}", events, conc, app)
+                run = await ingest(
+                    f"batch c{conc} #{r + 1}",
+                    events,
+                    conc,
+                    app,
+                    max_seconds=args.batch_max_seconds,
                 )
+                batch[f"app_c{conc}"].append(run)
+                sent = run.events_sent
+                if sent < len(events):
+                    log(f"  (cut at {args.batch_max_seconds:.0f} s: {sent:,} of {len(events):,})")
+                    stream.pos -= len(events) - sent  # give back what was not sent
                 if baseline:
-                    batch[f"base_c{conc}"].append(
-                        await ingest(f"baseline batch c{conc} #{r + 1}", events, conc, baseline)
+                    batch[f"base_c{conc}"].append(  # the same events, to its own database
+                        await ingest(
+                            f"baseline batch c{conc} #{r + 1}", events[:sent], conc, baseline
+                        )
                     )
 
         # --- phase 3: single-event ingest, interleaved with the baseline
@@ -1276,16 +1392,49 @@ async def run_bench(args: argparse.Namespace, result: dict[str, Any]) -> dict[st
             log("py-spy not found: no profile")
         result["profiles"] = profiles
 
+        result["calibration_us"]["before_load"] = cpu_calibration_us()
         # --- phase 5: load up to --events-large, then reads again
         need = args.events_large - stored
         if need > 0:
             if need > stream.left:
                 log(f"only {stream.left:,} events left in the stream (wanted {need:,})")
             conc = max(args.concurrency)
-            load = await ingest(f"load to {args.events_large:,}", stream.take(need), conc, app)
+            load = await ingest(
+                f"load to {args.events_large:,}",
+                stream.take(need),
+                conc,
+                app,
+                max_seconds=args.load_max_seconds,
+            )
             result["load_large"] = asdict(load)
         result["reads_large"] = await read_phase("large")
+        if pyspy and not args.no_profile:
+            rc = args.read_clients
+            log(f"profiling metrics reads c{rc} with py-spy for {args.profile_seconds:.0f} s …")
+            profiles["reads"] = await profile_run(
+                pyspy,
+                app,
+                f"reads-c{rc}",
+                args.profile_seconds,
+                lambda: drive_reads(
+                    f"profiled reads c{rc}",
+                    app.base,
+                    headers,
+                    stream.stores,
+                    1_000_000,
+                    rc,
+                    max_seconds=args.profile_seconds,
+                    server_pid=app.pid,
+                ),
+            )
+            prof = profiles["reads"]
+            log(
+                f"profile reads: {prof['samples']} samples; top self: "
+                + ", ".join(f"{x['function']} {x['percent']}%" for x in prof.get("self", [])[:8])
+            )
 
+        result["calibration_us"]["end"] = cpu_calibration_us()
+        log(f"CPU calibration, µs per sum(range(1000)): {result['calibration_us']}")
         # --- checks
         in_db = await pg_fetchval(app_url, "SELECT count(*) FROM events")
         result["checks"] = {
@@ -1309,6 +1458,13 @@ async def run_bench(args: argparse.Namespace, result: dict[str, Any]) -> dict[st
                 non_200.update(x.exceptions)
             return {
                 "ev_per_s": round(median([x.ev_per_s for x in runs]), 0),
+                "events_per_run": [x.accepted for x in runs],
+                "server_cpu_us_per_event": round(
+                    median([x.server_cpu_us_per_event for x in runs]), 1
+                ),
+                "db_connections_opened_per_s": round(
+                    median([x.db_connections_opened / x.seconds for x in runs]), 1
+                ),
                 "req_p50_ms": round(median([x.req_p50_ms for x in runs]), 1),
                 "req_p99_ms": round(median([x.req_p99_ms for x in runs]), 1),
                 "client_cores": round(median([x.cpu["client_cores"] for x in runs]), 2),
@@ -1364,6 +1520,13 @@ def markdown(result: dict[str, Any]) -> str:
         f"{m['postgresql_settings']['synchronous_commit']}); uvicorn workers: "
         f"{cfg['server_workers']}; client, server and PostgreSQL on the same cores."
     )
+    cal = result.get("calibration_us", {})
+    if cal:
+        out.append("")
+        out.append(
+            "CPU speed during the run (µs per `sum(range(1000))`, lower is faster; ~10 on a "
+            "quiet core): " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in cal.items()) + "."
+        )
     out.append("")
     out.append(
         f"| measurement (median of {cfg['runs']} runs) | refundwatch | bare baseline | target "
@@ -1377,7 +1540,8 @@ def markdown(result: dict[str, Any]) -> str:
         if not a:
             continue
         out.append(
-            f"| batch ingest, 500 ev/request, {conc} clients | {a['ev_per_s']:,.0f} ev/s | "
+            f"| batch ingest, 500 ev/request, {conc} clients "
+            f"({min(a['events_per_run']):,}+ ev/run) | {a['ev_per_s']:,.0f} ev/s | "
             + (f"{b['ev_per_s']:,.0f} ev/s" if b else "—")
             + f" | ≥ {TARGET_BATCH:,} ev/s | {_verdict_min(a['ev_per_s'], TARGET_BATCH)} |"
         )
@@ -1421,10 +1585,10 @@ def markdown(result: dict[str, Any]) -> str:
             )
     out.append("")
     out.append(
-        "| ingest run (medians) | request p50 / p99 | client cores | server cores | "
-        "PostgreSQL cores | other jobs' cores | non-200 |"
+        "| ingest run (medians) | request p50 / p99 | server CPU per event | client cores | "
+        "server cores | PostgreSQL cores | other jobs' cores | new DB conn/s | non-200 |"
     )
-    out.append("|---|---:|---:|---:|---:|---:|---|")
+    out.append("|---|---:|---:|---:|---:|---:|---:|---:|---|")
     for key, x in list(batch.items()) + [(f"single_{k}", v) for k, v in s.items()]:
         name = key.replace("app_", "refundwatch batch ").replace("base_", "baseline batch ")
         name = name.replace("single_app", "refundwatch single").replace(
@@ -1432,9 +1596,9 @@ def markdown(result: dict[str, Any]) -> str:
         )
         out.append(
             f"| {name} | {x['req_p50_ms']:.1f} / {x['req_p99_ms']:.1f} ms "
-            f"| {x['client_cores']:.2f} | "
+            f"| {x['server_cpu_us_per_event']:,.0f} µs | {x['client_cores']:.2f} | "
             f"{x['server_cores']:.2f} | {x['postgres_cores']:.2f} | {x['other_cores']:.2f} "
-            f"| {x['non_200'] or 'none'} |"
+            f"| {x['db_connections_opened_per_s']:.1f} | {x['non_200'] or 'none'} |"
         )
     if result.get("load_large"):
         ld = result["load_large"]

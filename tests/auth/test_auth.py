@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
@@ -244,3 +246,25 @@ async def test_openapi_has_bearer_auth_and_every_v1_route_is_described(
     assert len(operation_ids) == len(set(operation_ids)), "operationIds must be unique"
     assert "/v1/events" in spec["paths"]
     assert "EventBatch" in spec["components"]["schemas"]
+
+
+async def test_api_keys_paginate_and_refuse_a_forged_cursor(client: httpx.AsyncClient) -> None:
+    ids = [(await create_key(client, "read", name=f"k{i}"))["id"] for i in range(3)]
+    walked: list[int] = []
+    params: dict[str, Any] = {"limit": 2}
+    while True:
+        page = (await client.get("/v1/api-keys", params=params)).json()
+        walked += [item["id"] for item in page["items"]]
+        if page["next_cursor"] is None:
+            break
+        params["cursor"] = page["next_cursor"]
+    assert walked == ids
+    forged = base64.urlsafe_b64encode(orjson.dumps("k1")).decode().rstrip("=")
+    body = assert_problem(await client.get("/v1/api-keys", params={"cursor": forged}), 422)
+    assert body["code"] == "invalid_cursor"
+
+
+async def test_a_key_name_with_a_nul_character_is_refused(client: httpx.AsyncClient) -> None:
+    response = await client.post("/v1/api-keys", json={"name": "erp\u0000", "scopes": ["read"]})
+    body = assert_problem(response, 422)
+    assert [e["field"] for e in body["errors"]] == ["body.name"]

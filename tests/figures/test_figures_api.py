@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import base64
 from datetime import date, timedelta
 from typing import Any
 
 import httpx
+import orjson
 import pytest
+from fastapi import FastAPI
+from sqlalchemy import text, update
 
-from tests.conftest import post_events
+from app.figures.rebuild import rebuild_store_figures
+from app.stores.models import Store
+from app.stores.service import load_context
+from tests.conftest import BACKENDS, post_events
 from tests.factories import paid, refund_event, requested
 from tests.oracle import OracleFigures, figures, products_with_data
 
@@ -204,13 +212,9 @@ async def test_latest_lifecycle_event_decides_whatever_the_arrival_order(
 async def test_appeal_upheld_excludes_and_a_later_appeal_rejected_restores(
     client: httpx.AsyncClient,
 ) -> None:
-    await post_events(
-        client, [paid("o1"), requested("r1", "o1"), refund_event("succeeded", "r1")]
-    )
+    await post_events(client, [paid("o1"), requested("r1", "o1"), refund_event("succeeded", "r1")])
     assert counts(await metrics(client)) == (1, 1, 1, 0)
-    await post_events(
-        client, [refund_event("appeal_upheld", "r1", at="2026-11-25T18:00:00+08:00")]
-    )
+    await post_events(client, [refund_event("appeal_upheld", "r1", at="2026-11-25T18:00:00+08:00")])
     assert counts(await metrics(client)) == (1, 0, 1, 0)
     (item,) = (await refunds(client))["items"]
     assert item["appeal"] == "upheld" and not item["counted"]
@@ -220,9 +224,7 @@ async def test_appeal_upheld_excludes_and_a_later_appeal_rejected_restores(
     )
     assert counts(await metrics(client)) == (1, 1, 1, 0)
     # An older appeal result arriving late changes nothing: the latest one stands.
-    await post_events(
-        client, [refund_event("appeal_upheld", "r1", at="2026-11-25T17:00:00+08:00")]
-    )
+    await post_events(client, [refund_event("appeal_upheld", "r1", at="2026-11-25T17:00:00+08:00")])
     assert counts(await metrics(client)) == (1, 1, 1, 0)
 
 
@@ -643,3 +645,86 @@ async def test_stores_are_listed_with_cursor_pagination(client: httpx.AsyncClien
     first = whole["items"][0]
     assert first["timezone"] == "Asia/Shanghai" and first["window_days"] == 30
     assert first["policy_id"] == 1 and first["name"] is None
+
+
+WAITING_FOR_AN_ADVISORY_LOCK = text(
+    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+    "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+)
+
+
+@pytest.mark.parametrize("database_url", [BACKENDS[1]], indirect=True)
+async def test_events_folded_while_a_time_zone_change_commits_use_the_new_zone(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """PostgreSQL, two transactions: a batch that arrives while a time-zone rebuild holds
+    the store's lock must fold with the zone that rebuild commits, not the one before."""
+    first = [paid("o1", at="2026-11-20T10:00:00+08:00")]
+    await post_events(client, first)
+    late = [paid("o2", product="p2", at="2026-11-25T00:30:00+08:00")]  # 11-24 in New York
+
+    db = app.state.db
+    async with db.transaction() as session:
+        # What PATCH /v1/stores/s1 does: change the row, rebuild under the exclusive lock.
+        await session.execute(update(Store).where(Store.store_id == "s1").values(timezone=NY))
+        ctx = await load_context(session, "s1")
+        assert ctx is not None and ctx.timezone == NY
+        await rebuild_store_figures(session, ctx)
+
+        ingest = asyncio.create_task(client.post("/v1/events", json={"events": late}))
+        async with db.engine.connect() as probe:
+            for _ in range(500):
+                waiting = await probe.scalar(WAITING_FOR_AN_ADVISORY_LOCK)
+                if waiting or ingest.done():
+                    break
+                await asyncio.sleep(0.01)
+        assert not ingest.done(), "the batch should wait for the rebuild's lock"
+    response = await ingest
+    assert response.status_code == 200 and response.json()["accepted"] == 1
+
+    events = first + late
+    for day in (date(2026, 11, 24), date(2026, 11, 25)):
+        expected = figures(events, store_id="s1", as_of=day, tz=NY)
+        assert as_oracle(await metrics(client, as_of=day)) == expected, day
+        products = {p["product_id"]: as_oracle(p) for p in await all_products(client, as_of=day)}
+        assert products == products_with_data(events, store_id="s1", as_of=day, tz=NY), day
+
+
+def forged(position: Any) -> str:
+    """A well-formed cursor holding a position this API never issues for that list."""
+    return base64.urlsafe_b64encode(orjson.dumps(position)).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    ("path", "position"),
+    [
+        ("/v1/stores", 5),
+        ("/v1/stores", {"store_id": "s1"}),
+        ("/v1/stores", True),
+        ("/v1/stores/s1/products", "p1"),
+        ("/v1/stores/s1/products", -1),
+        ("/v1/stores/s1/products", [1]),
+        ("/v1/stores/s1/refunds", 5),
+        ("/v1/stores/s1/refunds", ["not a time", "r1"]),
+        ("/v1/stores/s1/refunds", ["2026-11-25T04:00:00+00:00"]),
+        ("/v1/stores/s1/refunds", ["2026-11-25T04:00:00", "r1"]),
+        ("/v1/stores/s1/refunds", ["2026-11-25T04:00:00+00:00", 7]),
+    ],
+)
+async def test_a_forged_cursor_is_refused_not_a_crash(
+    client: httpx.AsyncClient, path: str, position: Any
+) -> None:
+    await post_events(client, [paid("o1"), requested("r1", "o1")])
+    response = await client.get(path, params={"cursor": forged(position)})
+    body = assert_problem(response, 422, "invalid_cursor")
+    assert body["errors"][0]["field"] == "query.cursor"
+    garbled = await client.get(path, params={"cursor": "%%%not base64"})
+    assert_problem(garbled, 422, "invalid_cursor")
+
+
+async def test_a_store_name_with_a_nul_character_is_refused(client: httpx.AsyncClient) -> None:
+    await post_events(client, [paid("o1")])
+    response = await client.patch("/v1/stores/s1", json={"name": "旗舰\u0000店"})
+    body = assert_problem(response, 422, "validation_error")
+    assert [e["field"] for e in body["errors"]] == ["body.name"]
+    assert (await client.get("/v1/stores/s1")).json()["name"] is None

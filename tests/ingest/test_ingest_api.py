@@ -296,6 +296,32 @@ async def test_decimal_string_amounts_are_accepted(client: httpx.AsyncClient) ->
     assert body["accepted"] == 2
 
 
+@pytest.mark.parametrize(
+    ("builder", "field", "code"),
+    [
+        (lambda: paid("o1", event_id="e\u0000"), "event_id", "invalid_event_id"),
+        (lambda: paid("o\u00001"), "order_id", "invalid_field"),
+        (lambda: paid("o1", product="p\u0000"), "product_id", "invalid_field"),
+        (lambda: paid("o1", sku_id="\u0000"), "sku_id", "invalid_field"),
+        (lambda: requested("r\u0000", "o1"), "refund_id", "invalid_field"),
+        (
+            lambda: refund_event("return_shipped", "r1", courier="S\u0000F"),
+            "courier",
+            "invalid_field",
+        ),
+    ],
+)
+async def test_nul_character_in_an_id_is_rejected_alone(
+    client: httpx.AsyncClient, builder: Any, field: str, code: str
+) -> None:
+    # PostgreSQL text cannot hold U+0000; the event must be refused, not the batch.
+    body = await post_events(client, [paid("o-good"), builder()])
+    assert [r["status"] for r in body["results"]] == ["accepted", "rejected"]
+    error = body["results"][1]["error"]
+    assert (error["code"], error["field"]) == (code, field)
+    assert (await figures_of(client))["orders"] == 1
+
+
 @pytest.mark.parametrize("event", ["order.paid", 42, None, ["o1"], True])
 async def test_non_object_event_is_invalid(client: httpx.AsyncClient, event: Any) -> None:
     body = await post_events(client, [event])
