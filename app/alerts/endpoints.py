@@ -54,7 +54,7 @@ async def list_alerts(
         query = query.where(Alert.type == type)
     if since is not None:
         query = query.where(Alert.created_at >= since)
-    before = decode_cursor(cursor)
+    before = decode_cursor(cursor, int)
     if before is not None:
         query = query.where(Alert.id < int(before))
     rows = list(await session.scalars(query))

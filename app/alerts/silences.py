@@ -73,7 +73,7 @@ async def list_silences(
     query = select(Silence).order_by(Silence.id).limit(limit + 1)
     if not include_expired:
         query = query.where(Silence.until > now)
-    after = decode_cursor(cursor)
+    after = decode_cursor(cursor, int)
     if after is not None:
         query = query.where(Silence.id > int(after))
     rows = list(await session.scalars(query))

@@ -25,6 +25,11 @@ from pydantic_core import PydanticCustomError
 from app.ingest.vocabulary import KINDS, REASON_CODES, normalise_reason
 
 STORE_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
+# RFC 3339 date-time; the offset is optional here only so that a missing one is
+# reported as naive_occurred_at rather than as unparsable.
+_RFC3339 = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})?$"
+)
 _AMOUNT = re.compile(r"^\d{1,12}(\.\d{1,6})?$")
 
 StoreId = Annotated[
@@ -50,6 +55,8 @@ def _parse_occurred_at(value: Any) -> datetime:
         parsed = value
     elif isinstance(value, str):
         try:
+            if not _RFC3339.match(value):
+                raise ValueError(value)
             parsed = datetime.fromisoformat(value)
         except ValueError:
             raise PydanticCustomError(

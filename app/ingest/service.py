@@ -209,7 +209,9 @@ async def _insert_events(
                 "content_hash": c.content_hash,
                 "payload": c.payload,
             }
-            for c in candidates
+            # Key order: two batches holding the same new ids never wait on each other
+            # crosswise in the unique index.
+            for c in sorted(candidates, key=lambda c: c.event.event_id)
         ],
     )
     return set(rows.scalars())

@@ -98,7 +98,7 @@ async def list_risk(
             i.tier,
         )
     )
-    offset = decode_cursor(cursor) or 0
+    offset = decode_cursor(cursor, int) or 0
     if not isinstance(offset, int) or offset < 0:
         raise Unprocessable("cursor is not one this API issued", code="invalid_cursor")
     page = items[offset : offset + limit]

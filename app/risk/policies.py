@@ -66,7 +66,7 @@ async def _name_free(session: AsyncSession, name: str, policy_id: int | None = N
 async def list_policies(
     _key: ReadKey, session: ReadSessionDep, limit: LimitQuery = 100, cursor: CursorQuery = None
 ) -> PolicyPage:
-    after = decode_cursor(cursor) or 0
+    after = decode_cursor(cursor, int) or 0
     rows = list(
         await session.scalars(
             select(Policy).where(Policy.id > after).order_by(Policy.id).limit(limit + 1)

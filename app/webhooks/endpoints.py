@@ -115,7 +115,7 @@ async def create_webhook(
 async def list_webhooks(
     _key: ReadKey, session: ReadSessionDep, limit: LimitQuery = 100, cursor: CursorQuery = None
 ) -> WebhookPage:
-    after = decode_cursor(cursor) or 0
+    after = decode_cursor(cursor, int) or 0
     rows = list(
         await session.scalars(
             select(WebhookSubscription)
@@ -272,7 +272,7 @@ async def list_deliveries(
     )
     if status is not None:
         query = query.where(Delivery.status == status)
-    before = decode_cursor(cursor)
+    before = decode_cursor(cursor, int)
     if before is not None:
         query = query.where(Delivery.id < int(before))
     rows = list(await session.scalars(query))
