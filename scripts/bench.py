@@ -71,6 +71,8 @@ N_PRODUCTS = 200
 BATCH_SIZE = 500
 PROFILE_BATCH_EVENTS = 300_000  # a ceiling for the profiled batch run (15 s at 20k ev/s)
 PROFILE_SINGLE_EVENTS = 60_000
+# Profiles and server logs go next to the JSON, named after it ("latest.json" -> "latest-…").
+ARTIFACT_PREFIX = str(RESULTS / "latest-")
 
 # Targets from the issue.
 TARGET_BATCH = 16_000
@@ -841,7 +843,7 @@ async def profile_run(
     drive: Callable[[], Any],
 ) -> dict[str, Any]:
     RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"profile-{label}.txt"
+    out = Path(ARTIFACT_PREFIX + f"profile-{label}.txt")
     argv = [
         pyspy,
         "record",
@@ -874,7 +876,7 @@ async def profile_run(
                 proc.kill()
             await proc.wait()
     result = parse_collapsed(out)
-    result["file"] = str(out.relative_to(ROOT))
+    result["file"] = str(out.relative_to(ROOT)) if out.is_relative_to(ROOT) else str(out)
     result["pyspy_output"] = output.decode(errors="replace")[-500:]
     result["run"] = asdict(run)
     return result
@@ -1163,7 +1165,7 @@ async def run_bench(args: argparse.Namespace, result: dict[str, Any]) -> dict[st
             ],
             env,
             app_port,
-            RESULTS / "server-refundwatch.log",
+            Path(ARTIFACT_PREFIX + "server-refundwatch.log"),
         )
         servers.append(app)
         app.start()
@@ -1199,7 +1201,7 @@ async def run_bench(args: argparse.Namespace, result: dict[str, Any]) -> dict[st
                 ],
                 base_env,
                 base_port,
-                RESULTS / "server-baseline.log",
+                Path(ARTIFACT_PREFIX + "server-baseline.log"),
             )
             servers.append(baseline)
             baseline.start()
@@ -1622,12 +1624,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     t0 = time.perf_counter()
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
+    global ARTIFACT_PREFIX
+    ARTIFACT_PREFIX = str(out.with_name(out.stem + "-"))
     result: dict[str, Any] = {}
     try:
         asyncio.run(run_bench(args, result))
     except BaseException:
         result["failed"] = True
-        partial = out.with_name("failed.json")
+        partial = out.with_name(out.stem + "-failed.json")
         partial.write_bytes(
             orjson.dumps(result, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS, default=str)
         )

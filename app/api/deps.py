@@ -1,4 +1,8 @@
-"""Dependencies declared once: the database, the clock, settings, and key scopes."""
+"""Dependencies declared once: the database, the clock, settings, and key scopes.
+
+All are ``async def``: FastAPI runs a plain ``def`` dependency in a worker thread,
+a hop that costs more than these lookups themselves.
+"""
 
 from __future__ import annotations
 
@@ -17,17 +21,17 @@ from app.config import Settings
 from app.db.engine import Database
 
 
-def get_db(request: Request) -> Database:
+async def get_db(request: Request) -> Database:
     db: Database = request.app.state.db
     return db
 
 
-def get_clock(request: Request) -> Clock:
+async def get_clock(request: Request) -> Clock:
     clock: Clock = request.app.state.clock
     return clock
 
 
-def get_app_settings(request: Request) -> Settings:
+async def get_app_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 

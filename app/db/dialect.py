@@ -7,9 +7,11 @@ from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from typing import Any, Literal
 
-from sqlalchemy import bindparam, text
+from sqlalchemy import ColumnElement, any_, bindparam, func, select, text, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.types import String
 
 
 @lru_cache(maxsize=64)
@@ -88,3 +90,71 @@ async def lock_keys(session: AsyncSession, keys: Iterable[int], *, shared: bool 
     if not ordered or not is_postgres(session):
         return
     await session.execute(_LOCK_SHARED if shared else _LOCK, {"keys": ordered})
+
+
+# On PostgreSQL a plain IN list renders one bind parameter per value, so each
+# batch size is a new SQL text: a new server-side prepare every time, and
+# client-side rendering per value. Arrays keep one fixed text per statement.
+
+
+def _array(values: Sequence[str]) -> Any:
+    return bindparam(None, list(values), type_=ARRAY(String), unique=True)
+
+
+def pairs_in(
+    session: AsyncSession, a: Any, b: Any, pairs: Sequence[tuple[str, str]]
+) -> ColumnElement[bool]:
+    """``(a, b) IN pairs`` (one statement shape whatever the number of pairs)."""
+    if is_postgres(session):
+        rows = func.unnest(_array([p[0] for p in pairs]), _array([p[1] for p in pairs]))
+        pairs_table = rows.table_valued("a", "b").render_derived()
+        clause: ColumnElement[bool] = tuple_(a, b).in_(select(pairs_table.c.a, pairs_table.c.b))
+        return clause
+    fallback: ColumnElement[bool] = tuple_(a, b).in_(list(pairs))
+    return fallback
+
+
+def value_in(session: AsyncSession, column_: Any, values: Sequence[str]) -> ColumnElement[bool]:
+    """``column IN values`` (one statement shape whatever the number of values)."""
+    if is_postgres(session):
+        result: ColumnElement[bool] = column_ == any_(_array(values))
+        return result
+    listed: ColumnElement[bool] = column_.in_(list(values))
+    return listed
+
+
+_LOCK_PHASES = text(
+    "SELECT CASE WHEN s THEN pg_advisory_xact_lock_shared(k) ELSE pg_advisory_xact_lock(k) END "
+    "FROM unnest(CAST(:keys AS bigint[]), CAST(:shared AS boolean[])) WITH ORDINALITY AS t(k, s, n) "
+    "ORDER BY n"
+)
+
+
+async def lock_phases(session: AsyncSession, phases: Sequence[tuple[Iterable[int], bool]]) -> None:
+    """Take several phases of advisory locks in one round trip.
+
+    Each phase is (keys, shared); keys are sorted within a phase and phases are
+    taken in the given order, exactly as successive :func:`lock_keys` calls would.
+    """
+    if not is_postgres(session):
+        return
+    keys: list[int] = []
+    shared: list[bool] = []
+    for phase_keys, phase_shared in phases:
+        ordered = sorted(set(phase_keys))
+        keys.extend(ordered)
+        shared.extend([phase_shared] * len(ordered))
+    if keys:
+        await session.execute(_LOCK_PHASES, {"keys": keys, "shared": shared})
+
+
+RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock, serialization failure
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """A transaction PostgreSQL aborted to break a deadlock: safe to run again."""
+    orig = getattr(exc, "orig", None)
+    sqlstate = getattr(orig, "sqlstate", None) or getattr(
+        getattr(orig, "__cause__", None), "sqlstate", None
+    )
+    return sqlstate in RETRYABLE_SQLSTATES

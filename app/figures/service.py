@@ -6,11 +6,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, column, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db.dialect import is_postgres
 from app.figures.models import STORE_SCOPE, DailyFigures
 from app.risk.tiers import TierRule, TierVerdict, WarnSettings, evaluate_tiers
 from app.stores.service import StoreContext
@@ -29,6 +31,13 @@ class WindowFigures:
 
 
 EMPTY = WindowFigures()
+
+# The windows of many scopes as one fixed-shape relation (PostgreSQL arrays).
+_WINDOWS = text(
+    "SELECT * FROM unnest(CAST(:w_store AS varchar[]), CAST(:w_scope AS varchar[]), "
+    "CAST(:w_start AS date[]), CAST(:w_end AS date[])) "
+    "AS t(store_id, product_id, start_day, end_day)"
+).columns(column("store_id"), column("product_id"), column("start_day"), column("end_day"))
 
 _SUMS = (
     func.sum(DailyFigures.orders),
@@ -78,27 +87,43 @@ async def window_figures_many(
     session: AsyncSession, windows: Sequence[tuple[str, Sequence[str], date, date]]
 ) -> dict[tuple[str, str], WindowFigures]:
     """Window sums for several (store, scopes, start, end) at once: one statement."""
-    if not windows:
-        return {}
-    conditions = [
-        and_(
-            DailyFigures.store_id == store_id,
-            DailyFigures.product_id.in_(scopes),
-            DailyFigures.day >= start,
-            DailyFigures.day <= end,
-        )
+    flat = [
+        (store_id, scope, start, end)
         for store_id, scopes, start, end in windows
-        if scopes
+        for scope in scopes
     ]
-    if not conditions:
+    if not flat:
         return {}
-    from sqlalchemy import or_
-
-    rows = await session.execute(
-        select(DailyFigures.store_id, DailyFigures.product_id, *_SUMS)
-        .where(or_(*conditions))
-        .group_by(DailyFigures.store_id, DailyFigures.product_id)
-    )
+    if is_postgres(session):
+        w = _WINDOWS.bindparams(
+            w_store=[f[0] for f in flat],
+            w_scope=[f[1] for f in flat],
+            w_start=[f[2] for f in flat],
+            w_end=[f[3] for f in flat],
+        ).subquery("w")
+        on = and_(
+            DailyFigures.store_id == w.c.store_id,
+            DailyFigures.product_id == w.c.product_id,
+            DailyFigures.day >= w.c.start_day,
+            DailyFigures.day <= w.c.end_day,
+        )
+        query = select(DailyFigures.store_id, DailyFigures.product_id, *_SUMS).join(w, on)
+    else:
+        query = select(DailyFigures.store_id, DailyFigures.product_id, *_SUMS).where(
+            or_(
+                *(
+                    and_(
+                        DailyFigures.store_id == store_id,
+                        DailyFigures.product_id.in_(scopes),
+                        DailyFigures.day >= start,
+                        DailyFigures.day <= end,
+                    )
+                    for store_id, scopes, start, end in windows
+                    if scopes
+                )
+            )
+        )
+    rows = await session.execute(query.group_by(DailyFigures.store_id, DailyFigures.product_id))
     return {(row[0], row[1]): _figures(row[2:]) for row in rows}
 
 
@@ -150,22 +175,36 @@ def _add(totals: list[int], figures: WindowFigures | None, sign: int) -> None:
     totals[3] += sign * figures.pending_quality_refunds
 
 
-def tier_rules(ctx: StoreContext) -> list[TierRule]:
-    return [
-        TierRule(
-            tier=t["tier"],
-            scope=t["scope"],
-            rate_threshold=Decimal(str(t["rate_threshold"])),
-            min_count=int(t["min_count"]),
+def tier_rules(ctx: StoreContext) -> tuple[TierRule, ...]:
+    """The policy's lines as rules (built once per distinct policy: this is on the hot path)."""
+    return _rules(
+        tuple(
+            (t["tier"], t["scope"], str(t["rate_threshold"]), int(t["min_count"]))
+            for t in ctx.tiers
         )
-        for t in ctx.tiers
-    ]
+    )
+
+
+@lru_cache(maxsize=256)
+def _rules(spec: tuple[tuple[str, str, str, int], ...]) -> tuple[TierRule, ...]:
+    return tuple(
+        TierRule(
+            tier=tier,  # type: ignore[arg-type]
+            scope=scope,  # type: ignore[arg-type]
+            rate_threshold=Decimal(threshold),
+            min_count=min_count,
+        )
+        for tier, scope, threshold, min_count in spec
+    )
 
 
 def warn_settings(ctx: StoreContext) -> WarnSettings:
-    return WarnSettings(
-        warn_ratio=ctx.warn_ratio, warn_headroom=ctx.warn_headroom, min_orders=ctx.min_orders
-    )
+    return _warn(ctx.warn_ratio, ctx.warn_headroom, ctx.min_orders)
+
+
+@lru_cache(maxsize=256)
+def _warn(ratio: Decimal, headroom: int, min_orders: int) -> WarnSettings:
+    return WarnSettings(warn_ratio=ratio, warn_headroom=headroom, min_orders=min_orders)
 
 
 def verdicts(ctx: StoreContext, figures: WindowFigures, scope: str) -> list[TierVerdict]:

@@ -18,10 +18,10 @@ from typing import Any
 
 import orjson
 from pydantic import ValidationError
-from sqlalchemy import select, tuple_
+from sqlalchemy import select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.dialect import is_postgres, lock_key, lock_keys, upsert
+from app.db.dialect import lock_key, lock_keys, lock_phases, pairs_in, upsert, value_in
 from app.figures.models import DailyFigures
 from app.figures.rules import NO_CONTRIBUTION, Contribution, add_delta, contribution
 from app.ingest.fold import OrderState, RefundState, fold_order_event, fold_refund_event
@@ -33,7 +33,7 @@ from app.ingest.schemas import (
     IngestAnswer,
     describe_validation_error,
 )
-from app.stores.service import StoreContext, ensure_stores, load_contexts
+from app.stores.service import StoreContext, ensure_stores
 
 _REFUND_FIELDS = [f.name for f in fields(RefundState)]
 _ORDER_FIELDS = [f.name for f in fields(OrderState)]
@@ -156,16 +156,24 @@ async def ingest_batch(
     results, candidates, repeats = validate_batch(raw_events, now=now, max_future=max_future)
     outcome = FoldOutcome()
     if candidates:
-        store_ids = sorted({c.event.store_id for c in candidates})
+        events = [c.event for c in candidates]
+        store_ids = sorted({e.store_id for e in events})
+        refund_keys, order_keys = await _keys_to_lock(session, events)
+        # All locks of the batch in one round trip, in the fixed phase order
+        # (stores shared → refunds → orders). A rebuild takes a store exclusively.
+        await lock_phases(
+            session,
+            [
+                ((lock_key("store", s) for s in store_ids), True),
+                ((lock_key("refund", *k) for k in refund_keys), False),
+                ((lock_key("order", *k) for k in order_keys), False),
+            ],
+        )
+        # Read after the locks: a time-zone or policy rebuild that committed while
+        # this batch waited is seen, so events fold with the zone and policy now in force.
         outcome.contexts = await ensure_stores(
             session, store_ids, now=now, default_timezone=default_timezone
         )
-        # Shared per-store locks: a time-zone or policy rebuild takes them exclusively.
-        await lock_keys(session, (lock_key("store", s) for s in store_ids), shared=True)
-        if is_postgres(session):
-            # A rebuild may have committed while this batch waited for the lock: fold
-            # with the zone and policy it committed (each statement sees the latest).
-            outcome.contexts = await load_contexts(session, store_ids)
         inserted = await _insert_events(session, candidates, now)
         fresh = [c for c in candidates if c.event.event_id in inserted]
         meaning = await _settle_known(
@@ -180,7 +188,7 @@ async def ingest_batch(
             )
         if fresh:
             outcome.touched_scopes = await fold_events(
-                session, [c.event for c in fresh], outcome.contexts
+                session, [c.event for c in fresh], outcome.contexts, locked_orders=order_keys
             )
     final = [r for r in results if r is not None]
     assert len(final) == len(raw_events)
@@ -228,7 +236,7 @@ async def _settle_known(
         return {}
     rows = await session.execute(
         select(Event.event_id, Event.content_hash).where(
-            Event.event_id.in_([c.event.event_id for c in known])
+            value_in(session, Event.event_id, [c.event.event_id for c in known])
         )
     )
     stored = {row.event_id: bytes(row.content_hash) for row in rows}
@@ -239,10 +247,52 @@ async def _settle_known(
     return stored
 
 
+async def _keys_to_lock(
+    session: AsyncSession, events: Sequence[Any]
+) -> tuple[list[tuple[str, str]], set[tuple[str, str]]]:
+    """The refunds and orders a batch will touch, known before any lock is taken.
+
+    A lifecycle event names only its refund; its order comes from the refund's
+    stored request, read here without a lock. Should that order change before
+    the fold (a concurrent, earlier-dated refund.requested), the fold locks the
+    new one then (see :func:`fold_events`).
+    """
+    refund_keys: set[tuple[str, str]] = set()
+    order_keys: set[tuple[str, str]] = set()
+    requested: set[tuple[str, str]] = set()
+    for event in events:
+        if event.type.startswith("refund."):
+            key = (event.store_id, event.refund_id)
+            refund_keys.add(key)
+            if event.type == "refund.requested":
+                order_keys.add((event.store_id, event.order_id))
+                requested.add(key)
+        else:
+            order_keys.add((event.store_id, event.order_id))
+    unknown = sorted(refund_keys - requested)
+    if unknown:
+        table = RefundRecord.__table__
+        rows = await session.execute(
+            select(table.c.store_id, table.c.order_id).where(
+                pairs_in(session, table.c.store_id, table.c.refund_id, unknown),
+                table.c.order_id.is_not(None),
+            )
+        )
+        order_keys.update((r.store_id, r.order_id) for r in rows)
+    return sorted(refund_keys), order_keys
+
+
 async def fold_events(
-    session: AsyncSession, events: Sequence[Any], contexts: dict[str, StoreContext]
+    session: AsyncSession,
+    events: Sequence[Any],
+    contexts: dict[str, StoreContext],
+    *,
+    locked_orders: set[tuple[str, str]],
 ) -> set[Scope]:
-    """Fold newly stored events into refund/order state and the daily buckets."""
+    """Fold newly stored events into refund/order state and the daily buckets.
+
+    The caller holds the locks of the events' refunds and of ``locked_orders``.
+    """
     refund_events: dict[tuple[str, str], list[Any]] = defaultdict(list)
     order_events: dict[tuple[str, str], list[Any]] = defaultdict(list)
     for event in events:
@@ -251,10 +301,10 @@ async def fold_events(
         else:
             order_events[(event.store_id, event.order_id)].append(event)
 
-    # Phase 1: refunds.
+    # Refunds: this batch's, and every sibling on the orders already locked.
     refund_keys = sorted(refund_events)
-    await lock_keys(session, (lock_key("refund", *k) for k in refund_keys))
-    refunds = await _load_refunds(session, refund_keys)
+    stored = await _load_refunds(session, refund_keys, sorted(locked_orders))
+    refunds = {k: stored[k] for k in refund_keys if k in stored}
     affected_orders: set[tuple[str, str]] = set(order_events)
     for key, evs in refund_events.items():
         state = refunds.get(key)
@@ -267,11 +317,18 @@ async def fold_events(
             if order_id is not None:
                 affected_orders.add((key[0], order_id))
 
-    # Phase 2: orders, with every refund of each affected order.
+    # Orders whose lock could not be known up front: rare (see _keys_to_lock).
+    late = sorted(affected_orders - locked_orders)
+    if late:
+        await lock_keys(session, (lock_key("order", *k) for k in late))
+        stored.update(await _load_refunds(session, [], late))
     order_keys = sorted(affected_orders)
-    await lock_keys(session, (lock_key("order", *k) for k in order_keys))
     orders, old_contributions = await _load_orders(session, order_keys)
-    refunds_by_order = await _load_refunds_of_orders(session, order_keys, refunds)
+    stored.update(refunds)  # this batch's fresher states win over the stored ones
+    refunds_by_order: dict[tuple[str, str], list[RefundState]] = defaultdict(list)
+    for state in stored.values():
+        if state.order_id is not None:
+            refunds_by_order[(state.store_id, state.order_id)].append(state)
     for key, evs in order_events.items():
         order = orders.get(key)
         if order is None:
@@ -301,39 +358,29 @@ async def fold_events(
 
 
 async def _load_refunds(
-    session: AsyncSession, keys: Sequence[tuple[str, str]]
-) -> dict[tuple[str, str], RefundState]:
-    if not keys:
-        return {}
-    table = RefundRecord.__table__
-    rows = await session.execute(
-        select(*_REFUND_COLUMNS).where(tuple_(table.c.store_id, table.c.refund_id).in_(keys))
-    )
-    return {(r.store_id, r.refund_id): RefundState(*r) for r in rows}
-
-
-async def _load_refunds_of_orders(
     session: AsyncSession,
+    keys: Sequence[tuple[str, str]],
     order_keys: Sequence[tuple[str, str]],
-    in_memory: dict[tuple[str, str], RefundState],
-) -> dict[tuple[str, str], list[RefundState]]:
-    """All refunds of these orders; this batch's fresher states win over the stored ones."""
-    merged: dict[tuple[str, str], RefundState] = {}
-    if order_keys:
-        table = RefundRecord.__table__
-        rows = await session.execute(
+) -> dict[tuple[str, str], RefundState]:
+    """These refunds, and every refund of these orders, in one statement."""
+    table = RefundRecord.__table__
+    parts = []
+    if keys:
+        parts.append(
             select(*_REFUND_COLUMNS).where(
-                tuple_(table.c.store_id, table.c.order_id).in_(order_keys)
+                pairs_in(session, table.c.store_id, table.c.refund_id, keys)
             )
         )
-        for r in rows:
-            merged[(r.store_id, r.refund_id)] = RefundState(*r)
-    merged.update(in_memory)
-    by_order: dict[tuple[str, str], list[RefundState]] = defaultdict(list)
-    for state in merged.values():
-        if state.order_id is not None:
-            by_order[(state.store_id, state.order_id)].append(state)
-    return by_order
+    if order_keys:
+        parts.append(
+            select(*_REFUND_COLUMNS).where(
+                pairs_in(session, table.c.store_id, table.c.order_id, order_keys)
+            )
+        )
+    if not parts:
+        return {}
+    rows = await session.execute(parts[0] if len(parts) == 1 else union(*parts))
+    return {(r[0], r[1]): RefundState(*r) for r in rows}
 
 
 async def _load_orders(
@@ -343,7 +390,7 @@ async def _load_orders(
         return {}, {}
     table = OrderRecord.__table__
     rows = await session.execute(
-        select(*_ORDER_COLUMNS).where(tuple_(table.c.store_id, table.c.order_id).in_(keys))
+        select(*_ORDER_COLUMNS).where(pairs_in(session, table.c.store_id, table.c.order_id, keys))
     )
     orders: dict[tuple[str, str], OrderState] = {}
     contributions: dict[tuple[str, str], Contribution] = {}

@@ -16,17 +16,17 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.alerts.models import Alert, AlertState, Silence
 from app.alerts.payload import alert_data
 from app.alerts.rules import AT_RISK, reminder_due, transition_alert
-from app.db.dialect import lock_key, lock_keys, upsert
+from app.db.dialect import lock_key, lock_keys, pairs_in, upsert
 from app.figures.models import STORE_SCOPE
 from app.figures.rebuild import rebuild_store_figures
 from app.figures.service import EMPTY, verdicts, window_figures, window_figures_many
-from app.stores.service import StoreContext, load_contexts
+from app.stores.service import StoreContext
 from app.webhooks.outbox import enqueue_deliveries
 
 Scope = tuple[str, str]
@@ -45,16 +45,17 @@ async def evaluate_scopes(
     *,
     now: datetime,
 ) -> EvaluationReport:
-    """Evaluate every tier of these scopes as of today; write changes and alerts."""
+    """Evaluate every tier of these scopes as of today; write changes and alerts.
+
+    The caller holds each store's lock (shared, or exclusive for an edit) and read
+    ``contexts`` after taking it: a store or policy edit takes the lock exclusively,
+    so the lines judged here are the ones in force, never a stale copy.
+    """
     ordered = sorted(set(scopes))
     report = EvaluationReport()
     if not ordered:
         return report
     await lock_keys(session, (lock_key("scope", *s) for s in ordered))
-    # Judge by the stores' policies as they are now, under the locks, not as the caller
-    # read them before: a policy or store edit may have committed while this waited,
-    # and evaluating with the old lines would undo that edit's state (and alert).
-    contexts = {**contexts, **await load_contexts(session, sorted({s for s, _ in ordered}))}
 
     as_of: dict[str, date] = {s: contexts[s].today(now) for s, _ in ordered}
     by_store: dict[str, list[str]] = defaultdict(list)
@@ -66,7 +67,7 @@ async def evaluate_scopes(
     ]
     figures = await window_figures_many(session, windows)
     states = await _load_states(session, ordered)
-    silences = await _active_silences(session, list(by_store), now)
+    silences: list[Silence] | None = None  # read only when an alert is written
 
     state_rows: list[dict[str, Any]] = []
     alerts: list[Alert] = []
@@ -75,7 +76,14 @@ async def evaluate_scopes(
         scope_figures = figures.get((store_id, scope), EMPTY)
         kind = "store" if scope == STORE_SCOPE else "product"
         interval = timedelta(seconds=ctx.reminder_interval_seconds)
-        for verdict in verdicts(ctx, scope_figures, kind):
+        scope_verdicts = verdicts(ctx, scope_figures, kind)
+        # A tier removed from the policy has no line left to judge: its state
+        # goes back to ok quietly (nothing can be said about a line that is gone).
+        judged = {v.tier for v in scope_verdicts}
+        for (s_id, s_scope, tier), gone in states.items():
+            if (s_id, s_scope) == (store_id, scope) and tier not in judged and gone.state != "ok":
+                state_rows.append(_state_row(gone, "ok", now, gone.last_alert_at))
+        for verdict in scope_verdicts:
             report.evaluated += 1
             stored = states.get((store_id, scope, verdict.tier))
             previous = stored.state if stored is not None else "ok"
@@ -100,6 +108,8 @@ async def evaluate_scopes(
                 figures=scope_figures,
                 as_of=as_of[store_id],
             )
+            if silences is None:
+                silences = await _active_silences(session, list(by_store), now)
             alert = Alert(
                 alert_id=str(uuid.uuid4()),
                 type=alert_type,
@@ -152,7 +162,9 @@ async def _load_states(
     session: AsyncSession, scopes: list[Scope]
 ) -> dict[tuple[str, str, str], AlertState]:
     rows = await session.scalars(
-        select(AlertState).where(tuple_(AlertState.store_id, AlertState.product_id).in_(scopes))
+        select(AlertState).where(
+            pairs_in(session, AlertState.store_id, AlertState.product_id, scopes)
+        )
     )
     return {(r.store_id, r.product_id, r.tier): r for r in rows}
 
@@ -213,7 +225,10 @@ async def scopes_to_review(session: AsyncSession, ctx: StoreContext, now: dateti
 async def refresh_store(
     session: AsyncSession, before: StoreContext, after: StoreContext, now: datetime
 ) -> None:
-    """After a store or policy edit: rebuild figures if their rules changed, re-evaluate."""
+    """After a store or policy edit: rebuild figures if their rules changed, re-evaluate.
+
+    The caller holds the store's lock exclusively (see :func:`lock_store_for_edit`).
+    """
     if (before.timezone, before.quality_reasons, before.reason_basis) != (
         after.timezone,
         after.quality_reasons,
@@ -222,3 +237,14 @@ async def refresh_store(
         await rebuild_store_figures(session, after)
     scopes = await scopes_to_review(session, after, now)
     await evaluate_scopes(session, {after.store_id: after}, scopes, now=now)
+
+
+async def lock_store_for_edit(session: AsyncSession, store_ids: Iterable[str]) -> None:
+    """Exclusive store locks, taken before any row lock: no ingest of these stores
+    interleaves with the edit, and every later evaluation reads the edited lines."""
+    await lock_keys(session, (lock_key("store", s) for s in store_ids))
+
+
+async def lock_store_for_reading(session: AsyncSession, store_ids: Iterable[str]) -> None:
+    """Shared store locks (what ingest takes): an edit waits, readers don't."""
+    await lock_keys(session, (lock_key("store", s) for s in store_ids), shared=True)

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.api.deps import AdminKey, ClockDep, DatabaseDep, ReadKey, ReadSessionDep
 from app.api.pagination import CursorQuery, LimitQuery, decode_cursor, encode_cursor
 from app.api.problems import Conflict, NotFound, problem_responses
-from app.risk.evaluation import refresh_store
+from app.risk.evaluation import lock_store_for_edit, refresh_store
 from app.risk.models import DEFAULT_POLICY_ID, Policy
 from app.risk.schemas import PolicyIn, PolicyOut, PolicyPage
 from app.stores.models import Store
@@ -139,11 +139,14 @@ async def replace_policy(
 ) -> PolicyOut:
     now = clock.now()
     async with db.transaction() as session:
-        policy = await _get_or_404(session, policy_id, lock=True)
-        await _name_free(session, body.name, policy_id)
+        # Store locks before the policy row: ingest creating a store holds store
+        # locks and then needs a key-share lock on the policy row (its foreign key).
         store_ids = list(
             await session.scalars(select(Store.store_id).where(Store.policy_id == policy_id))
         )
+        await lock_store_for_edit(session, store_ids)
+        policy = await _get_or_404(session, policy_id, lock=True)
+        await _name_free(session, body.name, policy_id)
         before = await load_contexts(session, store_ids)
         policy.name = body.name
         policy.window_days = body.window_days

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path
 from app.api.deps import AdminKey, ClockDep, DatabaseDep, ReadKey, ReadSessionDep
 from app.api.pagination import CursorQuery, LimitQuery, decode_cursor, encode_cursor
 from app.api.problems import FieldProblem, Unprocessable, problem_responses
-from app.risk.evaluation import refresh_store
+from app.risk.evaluation import lock_store_for_edit, refresh_store
 from app.risk.models import Policy
 from app.stores.models import Store
 from app.stores.schemas import StoreOut, StorePage, StorePatch
@@ -71,6 +71,7 @@ async def patch_store(
 ) -> StoreOut:
     now = clock.now()
     async with db.transaction() as session:
+        await lock_store_for_edit(session, [store_id])
         before = await get_store_or_404(session, store_id)
         store = await session.get(Store, store_id, with_for_update=True)
         assert store is not None

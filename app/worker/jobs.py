@@ -18,7 +18,7 @@ from app.alerts.models import AlertState
 from app.alerts.rules import AT_RISK, reminder_due
 from app.db.dialect import lock_key
 from app.db.engine import Database
-from app.risk.evaluation import evaluate_scopes, scopes_to_review
+from app.risk.evaluation import evaluate_scopes, lock_store_for_reading, scopes_to_review
 from app.stores.models import Store
 from app.stores.service import load_context, load_contexts, zone
 
@@ -62,6 +62,7 @@ async def slide_windows(db: Database, now: datetime) -> int:
     ]
     for store_id in due:
         async with db.transaction() as session:
+            await lock_store_for_reading(session, [store_id])
             ctx = await load_context(session, store_id)
             if ctx is None:
                 continue
@@ -95,6 +96,7 @@ async def send_reminders(db: Database, now: datetime) -> int:
             due[state.store_id].add((state.store_id, state.product_id))
     for store_id, scopes in sorted(due.items()):
         async with db.transaction() as session:
+            await lock_store_for_reading(session, [store_id])
             ctx = await load_context(session, store_id)
             if ctx is not None:
                 await evaluate_scopes(session, {store_id: ctx}, scopes, now=now)
