@@ -97,30 +97,45 @@ async def lock_keys(session: AsyncSession, keys: Iterable[int], *, shared: bool 
 # client-side rendering per value. Arrays keep one fixed text per statement.
 
 
-def _array(values: Sequence[str]) -> Any:
-    return bindparam(None, list(values), type_=ARRAY(String), unique=True)
+def dialect_of(session: AsyncSession) -> str:
+    return session.get_bind().dialect.name
 
 
-def pairs_in(
-    session: AsyncSession, a: Any, b: Any, pairs: Sequence[tuple[str, str]]
-) -> ColumnElement[bool]:
-    """``(a, b) IN pairs`` (one statement shape whatever the number of pairs)."""
-    if is_postgres(session):
-        rows = func.unnest(_array([p[0] for p in pairs]), _array([p[1] for p in pairs]))
+def pairs_clause(dialect: str, a: Any, b: Any, name: str) -> ColumnElement[bool]:
+    """``(a, b) IN :name`` — bind the pairs with :func:`pairs_params`.
+
+    Built into statements that are made once per dialect and reused, so neither
+    the statement nor its cache key is rebuilt per request.
+    """
+    if dialect == "postgresql":
+        rows = func.unnest(
+            bindparam(f"{name}_a", type_=ARRAY(String)),
+            bindparam(f"{name}_b", type_=ARRAY(String)),
+        )
         pairs_table = rows.table_valued("a", "b").render_derived()
         clause: ColumnElement[bool] = tuple_(a, b).in_(select(pairs_table.c.a, pairs_table.c.b))
         return clause
-    fallback: ColumnElement[bool] = tuple_(a, b).in_(list(pairs))
-    return fallback
+    expanding: ColumnElement[bool] = tuple_(a, b).in_(bindparam(name, expanding=True))
+    return expanding
 
 
-def value_in(session: AsyncSession, column_: Any, values: Sequence[str]) -> ColumnElement[bool]:
-    """``column IN values`` (one statement shape whatever the number of values)."""
-    if is_postgres(session):
-        result: ColumnElement[bool] = column_ == any_(_array(values))
+def pairs_params(dialect: str, name: str, pairs: Sequence[tuple[str, str]]) -> dict[str, Any]:
+    if dialect == "postgresql":
+        return {f"{name}_a": [p[0] for p in pairs], f"{name}_b": [p[1] for p in pairs]}
+    return {name: list(pairs)}
+
+
+def values_clause(dialect: str, column_: Any, name: str) -> ColumnElement[bool]:
+    """``column IN :name`` — bind the values with :func:`values_params`."""
+    if dialect == "postgresql":
+        result: ColumnElement[bool] = column_ == any_(bindparam(name, type_=ARRAY(String)))
         return result
-    listed: ColumnElement[bool] = column_.in_(list(values))
+    listed: ColumnElement[bool] = column_.in_(bindparam(name, expanding=True))
     return listed
+
+
+def values_params(name: str, values: Sequence[str]) -> dict[str, Any]:
+    return {name: list(values)}
 
 
 _LOCK_PHASES = text(

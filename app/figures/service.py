@@ -9,7 +9,7 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import and_, column, func, or_, select, text
+from sqlalchemy import and_, bindparam, column, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.dialect import is_postgres
@@ -76,10 +76,37 @@ async def window_figures(
     return {row[0]: _figures(row[1:]) for row in rows}
 
 
+_STORE_WINDOW = select(*_SUMS).where(
+    DailyFigures.store_id == bindparam("store_id"),
+    DailyFigures.product_id == STORE_SCOPE,
+    DailyFigures.day >= bindparam("start"),
+    DailyFigures.day <= bindparam("end"),
+)
+
+
 async def store_window(session: AsyncSession, ctx: StoreContext, as_of: date) -> WindowFigures:
+    """The store's figures for the window ending on ``as_of`` (a statement built once)."""
     start, end = ctx.window(as_of)
-    return (await window_figures(session, ctx.store_id, start, end, [STORE_SCOPE])).get(
-        STORE_SCOPE, EMPTY
+    row = (
+        await session.execute(_STORE_WINDOW, {"store_id": ctx.store_id, "start": start, "end": end})
+    ).one()
+    return _figures(row)
+
+
+@lru_cache(maxsize=1)
+def _windows_query() -> Any:
+    """PostgreSQL: the windows of many scopes joined as one array relation (built once)."""
+    w = _WINDOWS.subquery("w")
+    on = and_(
+        DailyFigures.store_id == w.c.store_id,
+        DailyFigures.product_id == w.c.product_id,
+        DailyFigures.day >= w.c.start_day,
+        DailyFigures.day <= w.c.end_day,
+    )
+    return (
+        select(DailyFigures.store_id, DailyFigures.product_id, *_SUMS)
+        .join(w, on)
+        .group_by(DailyFigures.store_id, DailyFigures.product_id)
     )
 
 
@@ -95,35 +122,34 @@ async def window_figures_many(
     if not flat:
         return {}
     if is_postgres(session):
-        w = _WINDOWS.bindparams(
-            w_store=[f[0] for f in flat],
-            w_scope=[f[1] for f in flat],
-            w_start=[f[2] for f in flat],
-            w_end=[f[3] for f in flat],
-        ).subquery("w")
-        on = and_(
-            DailyFigures.store_id == w.c.store_id,
-            DailyFigures.product_id == w.c.product_id,
-            DailyFigures.day >= w.c.start_day,
-            DailyFigures.day <= w.c.end_day,
-        )
-        query = select(DailyFigures.store_id, DailyFigures.product_id, *_SUMS).join(w, on)
+        query = _windows_query()
+        params: dict[str, Any] = {
+            "w_store": [f[0] for f in flat],
+            "w_scope": [f[1] for f in flat],
+            "w_start": [f[2] for f in flat],
+            "w_end": [f[3] for f in flat],
+        }
     else:
-        query = select(DailyFigures.store_id, DailyFigures.product_id, *_SUMS).where(
-            or_(
-                *(
-                    and_(
-                        DailyFigures.store_id == store_id,
-                        DailyFigures.product_id.in_(scopes),
-                        DailyFigures.day >= start,
-                        DailyFigures.day <= end,
+        params = {}
+        query = (
+            select(DailyFigures.store_id, DailyFigures.product_id, *_SUMS)
+            .where(
+                or_(
+                    *(
+                        and_(
+                            DailyFigures.store_id == store_id,
+                            DailyFigures.product_id.in_(scopes),
+                            DailyFigures.day >= start,
+                            DailyFigures.day <= end,
+                        )
+                        for store_id, scopes, start, end in windows
+                        if scopes
                     )
-                    for store_id, scopes, start, end in windows
-                    if scopes
                 )
             )
+            .group_by(DailyFigures.store_id, DailyFigures.product_id)
         )
-    rows = await session.execute(query.group_by(DailyFigures.store_id, DailyFigures.product_id))
+    rows = await session.execute(query, params)
     return {(row[0], row[1]): _figures(row[2:]) for row in rows}
 
 

@@ -14,6 +14,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -21,7 +22,17 @@ from pydantic import ValidationError
 from sqlalchemy import select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.dialect import lock_key, lock_keys, lock_phases, pairs_in, upsert, value_in
+from app.db.dialect import (
+    dialect_of,
+    lock_key,
+    lock_keys,
+    lock_phases,
+    pairs_clause,
+    pairs_params,
+    upsert,
+    values_clause,
+    values_params,
+)
 from app.figures.models import DailyFigures
 from app.figures.rules import NO_CONTRIBUTION, Contribution, add_delta, contribution
 from app.ingest.fold import OrderState, RefundState, fold_order_event, fold_refund_event
@@ -68,6 +79,51 @@ def order_state_columns() -> list[Any]:
 
 
 Scope = tuple[str, str]  # (store_id, product_id or "" for the store)
+
+
+# The hot path's queries, built once per dialect: building a statement and its
+# cache key costs more than running it.
+@lru_cache(maxsize=8)
+def _stored_hashes(dialect: str) -> Any:
+    return select(Event.event_id, Event.content_hash).where(
+        values_clause(dialect, Event.event_id, "ids")
+    )
+
+
+@lru_cache(maxsize=8)
+def _orders_of_refunds(dialect: str) -> Any:
+    table = RefundRecord.__table__
+    return select(table.c.store_id, table.c.order_id).where(
+        pairs_clause(dialect, table.c.store_id, table.c.refund_id, "refunds"),
+        table.c.order_id.is_not(None),
+    )
+
+
+@lru_cache(maxsize=16)
+def _refunds_query(dialect: str, by_refund: bool, by_order: bool) -> Any:
+    table = RefundRecord.__table__
+    parts = []
+    if by_refund:
+        parts.append(
+            select(*_REFUND_COLUMNS).where(
+                pairs_clause(dialect, table.c.store_id, table.c.refund_id, "refunds")
+            )
+        )
+    if by_order:
+        parts.append(
+            select(*_REFUND_COLUMNS).where(
+                pairs_clause(dialect, table.c.store_id, table.c.order_id, "orders")
+            )
+        )
+    return parts[0] if len(parts) == 1 else union(*parts)
+
+
+@lru_cache(maxsize=8)
+def _orders_query(dialect: str) -> Any:
+    table = OrderRecord.__table__
+    return select(*_ORDER_COLUMNS).where(
+        pairs_clause(dialect, table.c.store_id, table.c.order_id, "orders")
+    )
 
 
 @dataclass(slots=True)
@@ -235,9 +291,8 @@ async def _settle_known(
     if not known:
         return {}
     rows = await session.execute(
-        select(Event.event_id, Event.content_hash).where(
-            value_in(session, Event.event_id, [c.event.event_id for c in known])
-        )
+        _stored_hashes(dialect_of(session)),
+        values_params("ids", [c.event.event_id for c in known]),
     )
     stored = {row.event_id: bytes(row.content_hash) for row in rows}
     for c in known:
@@ -271,12 +326,9 @@ async def _keys_to_lock(
             order_keys.add((event.store_id, event.order_id))
     unknown = sorted(refund_keys - requested)
     if unknown:
-        table = RefundRecord.__table__
+        dialect = dialect_of(session)
         rows = await session.execute(
-            select(table.c.store_id, table.c.order_id).where(
-                pairs_in(session, table.c.store_id, table.c.refund_id, unknown),
-                table.c.order_id.is_not(None),
-            )
+            _orders_of_refunds(dialect), pairs_params(dialect, "refunds", unknown)
         )
         order_keys.update((r.store_id, r.order_id) for r in rows)
     return sorted(refund_keys), order_keys
@@ -363,23 +415,14 @@ async def _load_refunds(
     order_keys: Sequence[tuple[str, str]],
 ) -> dict[tuple[str, str], RefundState]:
     """These refunds, and every refund of these orders, in one statement."""
-    table = RefundRecord.__table__
-    parts = []
-    if keys:
-        parts.append(
-            select(*_REFUND_COLUMNS).where(
-                pairs_in(session, table.c.store_id, table.c.refund_id, keys)
-            )
-        )
-    if order_keys:
-        parts.append(
-            select(*_REFUND_COLUMNS).where(
-                pairs_in(session, table.c.store_id, table.c.order_id, order_keys)
-            )
-        )
-    if not parts:
+    if not keys and not order_keys:
         return {}
-    rows = await session.execute(parts[0] if len(parts) == 1 else union(*parts))
+    dialect = dialect_of(session)
+    params = {
+        **pairs_params(dialect, "refunds", keys),
+        **pairs_params(dialect, "orders", order_keys),
+    }
+    rows = await session.execute(_refunds_query(dialect, bool(keys), bool(order_keys)), params)
     return {(r[0], r[1]): RefundState(*r) for r in rows}
 
 
@@ -388,10 +431,8 @@ async def _load_orders(
 ) -> tuple[dict[tuple[str, str], OrderState], dict[tuple[str, str], Contribution]]:
     if not keys:
         return {}, {}
-    table = OrderRecord.__table__
-    rows = await session.execute(
-        select(*_ORDER_COLUMNS).where(pairs_in(session, table.c.store_id, table.c.order_id, keys))
-    )
+    dialect = dialect_of(session)
+    rows = await session.execute(_orders_query(dialect), pairs_params(dialect, "orders", keys))
     orders: dict[tuple[str, str], OrderState] = {}
     contributions: dict[tuple[str, str], Contribution] = {}
     n = len(_ORDER_FIELDS)

@@ -14,6 +14,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import select
@@ -22,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.alerts.models import Alert, AlertState, Silence
 from app.alerts.payload import alert_data
 from app.alerts.rules import AT_RISK, reminder_due, transition_alert
-from app.db.dialect import lock_key, lock_keys, pairs_in, upsert
+from app.db.dialect import dialect_of, lock_key, lock_keys, pairs_clause, pairs_params, upsert
 from app.figures.models import STORE_SCOPE
 from app.figures.rebuild import rebuild_store_figures
 from app.figures.service import EMPTY, verdicts, window_figures, window_figures_many
@@ -158,14 +159,18 @@ def _state_row(
     }
 
 
+@lru_cache(maxsize=8)
+def _states_query(dialect: str) -> Any:
+    return select(AlertState).where(
+        pairs_clause(dialect, AlertState.store_id, AlertState.product_id, "scopes")
+    )
+
+
 async def _load_states(
     session: AsyncSession, scopes: list[Scope]
 ) -> dict[tuple[str, str, str], AlertState]:
-    rows = await session.scalars(
-        select(AlertState).where(
-            pairs_in(session, AlertState.store_id, AlertState.product_id, scopes)
-        )
-    )
+    dialect = dialect_of(session)
+    rows = await session.scalars(_states_query(dialect), pairs_params(dialect, "scopes", scopes))
     return {(r.store_id, r.product_id, r.tier): r for r in rows}
 
 

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.dialect import upsert
+from app.db.dialect import dialect_of, upsert, values_clause, values_params
 from app.risk.models import DEFAULT_POLICY_ID, Policy
 from app.stores.models import Store
 
@@ -94,8 +94,17 @@ def context_query() -> Any:
     return select(*_CONTEXT_COLUMNS).join(Policy, Policy.id == Store.policy_id)
 
 
+@lru_cache(maxsize=8)
+def _contexts_query(dialect: str) -> Any:
+    return context_query().where(values_clause(dialect, Store.store_id, "stores"))
+
+
 async def load_contexts(session: AsyncSession, store_ids: Sequence[str]) -> dict[str, StoreContext]:
-    rows = await session.execute(context_query().where(Store.store_id.in_(store_ids)))
+    if not store_ids:
+        return {}
+    rows = await session.execute(
+        _contexts_query(dialect_of(session)), values_params("stores", store_ids)
+    )
     return {row.store_id: _context(row) for row in rows}
 
 
