@@ -66,7 +66,9 @@ def main(argv: list[str]) -> int:
         )
     if command == "bench":
         ensure_venv("dev")
-        return run([str(PY), "scripts/bench.py", *rest])
+        return run([str(PY), "scripts/bench.py", *rest]) or run(
+            [str(PY), "scripts/bench_alert_latency.py"]
+        )
     print(__doc__)
     return 0 if command == "help" else 2
 

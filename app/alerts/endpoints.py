@@ -11,7 +11,7 @@ from sqlalchemy import select
 from app.alerts.models import Alert
 from app.alerts.schemas import AlertOut, AlertPage
 from app.api.deps import ReadKey, ReadSessionDep
-from app.api.pagination import CursorQuery, LimitQuery, decode_cursor, encode_cursor
+from app.api.pagination import CursorQuery, LimitQuery, decode_cursor, encode_cursor, split_page
 from app.api.problems import NotFound, problem_responses
 
 router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
@@ -58,8 +58,7 @@ async def list_alerts(
     if before is not None:
         query = query.where(Alert.id < int(before))
     rows = list(await session.scalars(query))
-    more = len(rows) > limit
-    rows = rows[:limit]
+    rows, more = split_page(rows, limit)
     return AlertPage(
         items=[AlertOut.of(a) for a in rows],
         next_cursor=encode_cursor(rows[-1].id) if more else None,

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from app.alerts.models import Silence
 from app.alerts.schemas import SilenceIn, SilenceOut, SilencePage
 from app.api.deps import AdminKey, ClockDep, DatabaseDep, ReadKey, ReadSessionDep
-from app.api.pagination import CursorQuery, LimitQuery, decode_cursor, encode_cursor
+from app.api.pagination import CursorQuery, LimitQuery, decode_cursor, encode_cursor, split_page
 from app.api.problems import FieldProblem, NotFound, Unprocessable, problem_responses
 
 router = APIRouter(prefix="/v1/silences", tags=["alerts"])
@@ -77,8 +77,7 @@ async def list_silences(
     if after is not None:
         query = query.where(Silence.id > int(after))
     rows = list(await session.scalars(query))
-    more = len(rows) > limit
-    rows = rows[:limit]
+    rows, more = split_page(rows, limit)
     return SilencePage(
         items=[SilenceOut.of(s, now) for s in rows],
         next_cursor=encode_cursor(rows[-1].id) if more else None,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import orjson
 from fastapi import Query
@@ -43,3 +43,11 @@ def decode_cursor(cursor: str | None, expect: type | tuple[type, ...] | None = N
     if expect is not None and (not isinstance(position, expect) or isinstance(position, bool)):
         raise invalid_cursor()
     return position
+
+
+T = TypeVar("T")
+
+
+def split_page(rows: list[T], limit: int) -> tuple[list[T], bool]:
+    """A page from ``limit + 1`` fetched rows, and whether another page follows."""
+    return rows[:limit], len(rows) > limit

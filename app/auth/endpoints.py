@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from app.api.deps import AdminKey, ClockDep, DatabaseDep, ReadSessionDep
-from app.api.pagination import CursorQuery, LimitQuery, decode_cursor, encode_cursor
+from app.api.pagination import CursorQuery, LimitQuery, decode_cursor, encode_cursor, split_page
 from app.api.problems import NotFound, problem_responses
 from app.auth.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut, ApiKeyPage
 from app.auth.service import KeyCache, create_key, list_keys, revoke_key
@@ -41,8 +41,7 @@ async def list_api_keys(
     _key: AdminKey, session: ReadSessionDep, limit: LimitQuery = 100, cursor: CursorQuery = None
 ) -> ApiKeyPage:
     records = await list_keys(session, after=decode_cursor(cursor, int), limit=limit + 1)
-    more = len(records) > limit
-    records = records[:limit]
+    records, more = split_page(records, limit)
     return ApiKeyPage(
         items=[ApiKeyOut.model_validate(r) for r in records],
         next_cursor=encode_cursor(records[-1].id) if more else None,

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.deps import AdminKey, ClockDep, DatabaseDep, ReadKey, ReadSessionDep
-from app.api.pagination import CursorQuery, LimitQuery, decode_cursor, encode_cursor
+from app.api.pagination import CursorQuery, LimitQuery, decode_cursor, encode_cursor, split_page
 from app.api.problems import Conflict, NotFound, problem_responses
 from app.risk.evaluation import lock_store_for_edit, refresh_store
 from app.risk.models import DEFAULT_POLICY_ID, Policy
@@ -72,8 +72,7 @@ async def list_policies(
             select(Policy).where(Policy.id > after).order_by(Policy.id).limit(limit + 1)
         )
     )
-    more = len(rows) > limit
-    rows = rows[:limit]
+    rows, more = split_page(rows, limit)
     return PolicyPage(
         items=[await _out(session, p) for p in rows],
         next_cursor=encode_cursor(rows[-1].id) if more else None,

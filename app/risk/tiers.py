@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
+from functools import lru_cache
 from math import ceil, floor
 from typing import Final, Literal
 
@@ -134,6 +135,13 @@ DEFAULT_TIER_RULES: Final[tuple[TierRule, ...]] = (
 )
 
 
+@lru_cache(maxsize=256)
+def _as_fraction(value: Decimal) -> Fraction:
+    # Policies hold a handful of distinct lines; converting each once keeps the
+    # evaluation of hundreds of scopes per batch cheap.
+    return Fraction(value)
+
+
 def _is_breached(orders: int, count: int, min_count: int, threshold: Fraction) -> bool:
     return count >= min_count and count >= threshold * orders
 
@@ -170,8 +178,8 @@ def evaluate_tier(
     _require_count("orders", orders)
     _require_count("quality_refunds", quality_refunds)
     count = quality_refunds
-    threshold = Fraction(rule.rate_threshold)
-    ratio = Fraction(warn.warn_ratio)
+    threshold = _as_fraction(rule.rate_threshold)
+    ratio = _as_fraction(warn.warn_ratio)
 
     until_breach = _refunds_until_breach(orders, count, rule.min_count, threshold)
     breached = _is_breached(orders, count, rule.min_count, threshold)

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 
 from app.api.deps import AdminKey, ClockDep, DatabaseDep, ReadKey, ReadSessionDep
-from app.api.pagination import CursorQuery, LimitQuery, decode_cursor, encode_cursor
+from app.api.pagination import CursorQuery, LimitQuery, decode_cursor, encode_cursor, split_page
 from app.api.problems import FieldProblem, Unprocessable, problem_responses
 from app.risk.evaluation import lock_store_for_edit, refresh_store
 from app.risk.models import Policy
@@ -34,8 +34,7 @@ async def list_stores(
 ) -> StorePage:
     after = decode_cursor(cursor, str)
     contexts = await list_contexts(session, after=after, limit=limit + 1)
-    more = len(contexts) > limit
-    contexts = contexts[:limit]
+    contexts, more = split_page(contexts, limit)
     return StorePage(
         items=[StoreOut.of(c) for c in contexts],
         next_cursor=encode_cursor(contexts[-1].store_id) if more else None,

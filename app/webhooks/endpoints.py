@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.deps import AdminKey, ClockDep, DatabaseDep, ReadKey, ReadSessionDep, SettingsDep
-from app.api.pagination import CursorQuery, LimitQuery, decode_cursor, encode_cursor
+from app.api.pagination import CursorQuery, LimitQuery, decode_cursor, encode_cursor, split_page
 from app.api.problems import FieldProblem, NotFound, Unprocessable, problem_responses
 from app.config import Settings
 from app.webhooks.models import Delivery, DeliveryAttempt, WebhookSubscription
@@ -124,8 +124,7 @@ async def list_webhooks(
             .limit(limit + 1)
         )
     )
-    more = len(rows) > limit
-    rows = rows[:limit]
+    rows, more = split_page(rows, limit)
     return WebhookPage(
         items=[WebhookOut.of(s) for s in rows],
         next_cursor=encode_cursor(rows[-1].id) if more else None,
@@ -276,8 +275,7 @@ async def list_deliveries(
     if before is not None:
         query = query.where(Delivery.id < int(before))
     rows = list(await session.scalars(query))
-    more = len(rows) > limit
-    rows = rows[:limit]
+    rows, more = split_page(rows, limit)
     return DeliveryPage(
         items=await _deliveries_out(session, rows),
         next_cursor=encode_cursor(rows[-1].id) if more else None,

@@ -35,6 +35,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
 
+from app.risk.advice import REASON_LABELS_ZH, TIER_LABELS_ZH
 from app.webhooks.signing import feishu_sign
 
 __all__ = [
@@ -60,11 +61,7 @@ __all__ = [
 FORMATS: Final = ("standard", "dingtalk", "wecom", "feishu")
 ROBOT_FORMATS: Final = ("dingtalk", "wecom", "feishu")
 
-TIER_LABELS: Final[Mapping[str, str]] = {
-    "demotion": "降权",
-    "listing_ban": "禁止上新",
-    "delisting": "下架",
-}
+TIER_LABELS: Final[Mapping[str, str]] = {str(k): v for k, v in TIER_LABELS_ZH.items()}
 STATE_LABELS: Final[Mapping[str, str]] = {
     "approaching": "接近",
     "breached": "已触发",
@@ -77,19 +74,7 @@ TYPE_LABELS: Final[Mapping[str, str]] = {
     "alert.resolved": "已恢复",
     "alert.reminder": "提醒",
 }
-REASON_LABELS: Final[Mapping[str, str]] = {
-    "quality_issue": "质量问题",
-    "not_as_described": "描述不符",
-    "damaged": "破损",
-    "wrong_item": "发错货",
-    "missing_parts": "少件/漏发",
-    "counterfeit": "假冒品牌",
-    "changed_mind": "不想要了/七天无理由",
-    "ordered_by_mistake": "拍错/多拍",
-    "shipping_delay": "发货慢",
-    "lost_in_transit": "快递丢件",
-    "other": "其他",
-}
+REASON_LABELS: Final[Mapping[str, str]] = REASON_LABELS_ZH
 
 WECOM_MAX_CONTENT_BYTES: Final = 4096
 """WeCom refuses markdown content over 4096 bytes of UTF-8 (errcode 40058)."""
