@@ -173,23 +173,38 @@ class Relay:
         claimed = await self._claim(now)
         if not claimed:
             return 0
-        by_webhook: dict[int, list[Delivery]] = defaultdict(list)
-        for delivery in claimed:
-            by_webhook[delivery.webhook_id].append(delivery)
+        ids = sorted({d.webhook_id for d in claimed})
         async with self.db.transaction() as session:
             subs = {
                 s.id: s
                 for s in await session.scalars(
-                    select(WebhookSubscription).where(WebhookSubscription.id.in_(list(by_webhook)))
+                    select(WebhookSubscription).where(WebhookSubscription.id.in_(ids))
                 )
             }
-            recent = await self._recent_sends(
-                session, [i for i, s in subs.items() if s.format != "standard"], now
-            )
+            robot_urls = sorted({s.url for s in subs.values() if s.format != "standard"})
+            recent = await self._recent_sends(session, robot_urls, now)
+        # One lane per receiver: a standard webhook is its own lane; a group robot is
+        # one lane per robot URL, so subscriptions sharing a robot share its limit.
+        lanes: dict[tuple[str, str], list[Delivery]] = defaultdict(list)
+        dead: list[Delivery] = []
+        for delivery in claimed:
+            sub = subs.get(delivery.webhook_id)
+            if sub is None or not sub.enabled:
+                dead.append(delivery)
+            elif sub.format == "standard":
+                lanes[("webhook", str(sub.id))].append(delivery)
+            else:
+                lanes[(sub.format, sub.url)].append(delivery)
+        if dead:
+            await self._cancel(dead, "subscription disabled or deleted", now)
         await asyncio.gather(
             *(
-                self._serve_webhook(subs.get(webhook_id), deliveries, recent.get(webhook_id, []))
-                for webhook_id, deliveries in by_webhook.items()
+                self._serve_lane(
+                    subs[deliveries[0].webhook_id],
+                    deliveries,
+                    recent.get(key[1], []) if key[0] != "webhook" else [],
+                )
+                for key, deliveries in lanes.items()
             )
         )
         return len(claimed)
@@ -294,38 +309,39 @@ class Relay:
         return mine
 
     async def _recent_sends(
-        self, session: Any, webhook_ids: list[int], now: datetime
-    ) -> dict[int, list[datetime]]:
-        if not webhook_ids:
+        self, session: Any, urls: list[str], now: datetime
+    ) -> dict[str, list[datetime]]:
+        """Messages each robot URL received lately, over every subscription to it."""
+        if not urls:
             return {}
         rows = await session.execute(
             select(
-                DeliveryAttempt.webhook_id,
+                WebhookSubscription.url,
                 DeliveryAttempt.attempted_at,
                 DeliveryAttempt.digest_size,
-            ).where(
-                DeliveryAttempt.webhook_id.in_(webhook_ids),
+            )
+            .join(WebhookSubscription, WebhookSubscription.id == DeliveryAttempt.webhook_id)
+            .where(
+                WebhookSubscription.url.in_(urls),
                 DeliveryAttempt.attempted_at > now - timedelta(minutes=2),
             )
         )
         # A digest is one message although it logs an attempt per delivery (each row
         # of a digest of n weighs 1/n). Count messages, not distinct timestamps:
         # separate messages recorded at the same instant are still separate sends.
-        weights: dict[int, dict[datetime, Fraction]] = defaultdict(lambda: defaultdict(Fraction))
-        for webhook_id, at, digest_size in rows:
-            weights[webhook_id][at] += Fraction(1, max(digest_size, 1))
+        weights: dict[str, dict[datetime, Fraction]] = defaultdict(lambda: defaultdict(Fraction))
+        for url, at, digest_size in rows:
+            weights[url][at] += Fraction(1, max(digest_size, 1))
         return {
-            webhook_id: sorted(at for at, w in by_time.items() for _ in range(math.ceil(w)))
-            for webhook_id, by_time in weights.items()
+            url: sorted(at for at, w in by_time.items() for _ in range(math.ceil(w)))
+            for url, by_time in weights.items()
         }
 
-    async def _serve_webhook(
-        self, sub: WebhookSubscription | None, deliveries: list[Delivery], recent: list[datetime]
+    async def _serve_lane(
+        self, sub: WebhookSubscription, deliveries: list[Delivery], recent: list[datetime]
     ) -> None:
+        """Send one receiver's due deliveries within its rate limit (digest if over)."""
         now = self.clock.now()
-        if sub is None or not sub.enabled:
-            await self._cancel(deliveries, "subscription disabled or deleted", now)
-            return
         messages: list[Message] = []
         plan = robot_send_plan(sub.format, recent, now, len(deliveries))
         if not plan.send_now:
@@ -390,7 +406,7 @@ class Relay:
                 session.add(
                     DeliveryAttempt(
                         delivery_id=delivery.id,
-                        webhook_id=sub.id,
+                        webhook_id=delivery.webhook_id,
                         attempted_at=now,
                         status_code=result.status_code,
                         duration_ms=result.duration_ms,
@@ -420,7 +436,8 @@ class Relay:
                 await session.execute(
                     update(Delivery).where(Delivery.id == delivery.id).values(**values)
                 )
-            await self._update_subscription(session, sub.id, outcome, now)
+            for webhook_id in sorted({d.webhook_id for d in deliveries}):
+                await self._update_subscription(session, webhook_id, outcome, now)
         return outcome
 
     async def _update_subscription(

@@ -272,6 +272,29 @@ async def test_a_dingtalk_robot_never_gets_more_than_twenty_messages_a_minute(
     assert {d["status"] for d in items} == {"delivered"}
 
 
+async def test_two_subscriptions_to_one_robot_share_its_twenty_a_minute(
+    client: httpx.AsyncClient, receiver: Receiver, relay: Relay, clock: FrozenClock
+) -> None:
+    # One group robot, two subscriptions (say, one per store team): the limit is the
+    # robot's, so together they never send it more than 20 messages a minute.
+    team_a = await subscribe(client, receiver.url, format="dingtalk", store_ids=["a00", "a01"])
+    team_b = await subscribe(client, receiver.url, format="dingtalk")
+
+    await breach_demotion(client, *[f"x{i:02d}" for i in range(9)])
+    await relay.run_once()
+    assert len(receiver.requests) == 9  # team_b's 9 alerts, one message each
+
+    clock.advance(timedelta(seconds=1))
+    await breach_demotion(client, "a00", "a01", *[f"y{i:02d}" for i in range(9)])
+    await relay.run_once()
+
+    # 11 slots left, 13 deliveries due (2 for team_a, 11 for team_b): one digest.
+    assert len(receiver.requests) == 10
+    assert "共 13 条" in receiver.requests[-1].json()["markdown"]["text"]
+    for sub in (team_a, team_b):
+        assert {d["status"] for d in await deliveries(client, sub["id"])} == {"delivered"}
+
+
 async def test_a_robot_at_its_limit_holds_further_alerts_until_a_slot_frees(
     client: httpx.AsyncClient, receiver: Receiver, relay: Relay, clock: FrozenClock
 ) -> None:
