@@ -68,6 +68,9 @@ async def evaluate_scopes(
     ]
     figures = await window_figures_many(session, windows)
     states = await _load_states(session, ordered)
+    tiers_by_scope: dict[Scope, list[AlertState]] = defaultdict(list)
+    for state in states.values():
+        tiers_by_scope[(state.store_id, state.product_id)].append(state)
     silences: list[Silence] | None = None  # read only when an alert is written
 
     state_rows: list[dict[str, Any]] = []
@@ -81,8 +84,8 @@ async def evaluate_scopes(
         # A tier removed from the policy has no line left to judge: its state
         # goes back to ok quietly (nothing can be said about a line that is gone).
         judged = {v.tier for v in scope_verdicts}
-        for (s_id, s_scope, tier), gone in states.items():
-            if (s_id, s_scope) == (store_id, scope) and tier not in judged and gone.state != "ok":
+        for gone in tiers_by_scope.get((store_id, scope), ()):
+            if gone.tier not in judged and gone.state != "ok":
                 state_rows.append(_state_row(gone, "ok", now, gone.last_alert_at))
         for verdict in scope_verdicts:
             report.evaluated += 1
