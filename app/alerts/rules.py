@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 AT_RISK = ("approaching", "breached")
-ALERT_TYPES = ("alert.approaching", "alert.breached", "alert.resolved", "alert.reminder")
 
 
 def transition_alert(previous: str, current: str) -> str | None:

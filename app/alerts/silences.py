@@ -11,7 +11,7 @@ from app.alerts.models import Silence
 from app.alerts.schemas import SilenceIn, SilenceOut, SilencePage
 from app.api.deps import AdminKey, ClockDep, DatabaseDep, ReadKey, ReadSessionDep
 from app.api.pagination import CursorQuery, LimitQuery, decode_cursor, encode_cursor, split_page
-from app.api.problems import FieldProblem, NotFound, Unprocessable, problem_responses
+from app.api.problems import NotFound, field_error, problem_responses
 
 router = APIRouter(prefix="/v1/silences", tags=["alerts"])
 
@@ -29,17 +29,9 @@ async def create_silence(
 ) -> SilenceOut:
     now = clock.now()
     if body.until.tzinfo is None:
-        raise Unprocessable(
-            "until needs a UTC offset",
-            code="naive_until",
-            errors=[FieldProblem(field="body.until", code="naive_until", message="add an offset")],
-        )
+        raise field_error("body.until", "naive_until", "until needs a UTC offset")
     if body.until <= now:
-        raise Unprocessable(
-            "until must be in the future",
-            code="until_in_past",
-            errors=[FieldProblem(field="body.until", code="until_in_past", message="in the past")],
-        )
+        raise field_error("body.until", "until_in_past", "until must be in the future")
     async with db.transaction() as session:
         silence = Silence(
             store_id=body.store_id,

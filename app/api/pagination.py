@@ -8,7 +8,7 @@ from typing import Annotated, Any, TypeVar
 import orjson
 from fastapi import Query
 
-from app.api.problems import FieldProblem, Unprocessable
+from app.api.problems import Unprocessable, field_error
 
 LimitQuery = Annotated[int, Query(ge=1, le=500, description="Page size (1–500)")]
 CursorQuery = Annotated[
@@ -21,13 +21,7 @@ def encode_cursor(position: Any) -> str:
 
 
 def invalid_cursor() -> Unprocessable:
-    return Unprocessable(
-        "cursor is not one this API issued",
-        code="invalid_cursor",
-        errors=[
-            FieldProblem(field="query.cursor", code="invalid_cursor", message="unknown cursor")
-        ],
-    )
+    return field_error("query.cursor", "invalid_cursor", "cursor is not one this API issued")
 
 
 def decode_cursor(cursor: str | None, expect: type | tuple[type, ...] | None = None) -> Any:
@@ -51,3 +45,11 @@ T = TypeVar("T")
 def split_page(rows: list[T], limit: int) -> tuple[list[T], bool]:
     """A page from ``limit + 1`` fetched rows, and whether another page follows."""
     return rows[:limit], len(rows) > limit
+
+
+def decode_offset(cursor: str | None) -> int:
+    """The position of an offset cursor (lists sorted in memory, such as worst-first)."""
+    offset: int = decode_cursor(cursor, int) or 0
+    if offset < 0:
+        raise invalid_cursor()
+    return offset

@@ -48,6 +48,13 @@ class AppError(Exception):
         self.errors = errors
 
 
+def field_error(field: str, code: str, detail: str) -> Unprocessable:
+    """A 422 naming the one field at fault, with its code (the common refusal)."""
+    return Unprocessable(
+        detail, code=code, errors=[FieldProblem(field=field, code=code, message=detail)]
+    )
+
+
 class Unauthorized(AppError):
     status, code, title = 401, "unauthorized", "Unauthorized"
 

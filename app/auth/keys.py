@@ -11,7 +11,6 @@ import secrets
 from typing import Literal
 
 Scope = Literal["ingest", "read", "admin"]
-SCOPES: tuple[Scope, ...] = ("ingest", "read", "admin")
 KEY_PREFIX = "rw_"
 
 

@@ -13,10 +13,11 @@ from app.api.pagination import (
     CursorQuery,
     LimitQuery,
     decode_cursor,
+    decode_offset,
     encode_cursor,
     invalid_cursor,
 )
-from app.api.problems import FieldProblem, Unprocessable, problem_responses
+from app.api.problems import field_error, problem_responses
 from app.figures.models import STORE_SCOPE
 from app.figures.schemas import (
     HistoryPoint,
@@ -116,10 +117,10 @@ async def get_history(
     last = to or ctx.today(clock.now())
     first = from_ or last - timedelta(days=29)
     if first > last or (last - first).days >= MAX_HISTORY_DAYS:
-        raise Unprocessable(
+        raise field_error(
+            "query.from",
+            "invalid_range",
             f"from must be on or before to, and the range at most {MAX_HISTORY_DAYS} days",
-            code="invalid_range",
-            errors=[FieldProblem(field="query.from", code="invalid_range", message="bad range")],
         )
     series = await daily_series(
         session, store_id, STORE_SCOPE, first - timedelta(days=ctx.window_days - 1), last
@@ -157,9 +158,7 @@ async def list_products(
     ctx = await get_store_or_404(session, store_id)
     day = as_of or ctx.today(clock.now())
     start, end = ctx.window(day)
-    offset = decode_cursor(cursor, int) or 0
-    if offset < 0:
-        raise invalid_cursor()
+    offset = decode_offset(cursor)
     scopes = await window_figures(session, store_id, start, end)
     items = [
         _product_metrics(ctx, product_id, f)

@@ -14,8 +14,6 @@ from zoneinfo import ZoneInfo
 from app.figures.models import STORE_SCOPE
 from app.ingest.fold import OrderState, RefundState
 
-FIGURE_NAMES = ("orders", "applied_quality_refunds", "quality_refunds", "pending_quality_refunds")
-
 
 @dataclass(frozen=True, slots=True)
 class Contribution:

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.exc import DBAPIError
 
 from app.api.deps import ClockDep, DatabaseDep, IngestKey, SettingsDep
-from app.api.problems import FieldProblem, PayloadTooLarge, Unprocessable, problem_responses
+from app.api.problems import PayloadTooLarge, Unprocessable, field_error, problem_responses
 from app.db.dialect import is_retryable
 from app.ingest.schemas import INGEST_EXAMPLE, EventIn, IngestAnswer
 from app.ingest.service import ingest_batch
@@ -46,9 +46,7 @@ async def _read_body(request: Request, limit: int) -> bytes:
 
 
 def _envelope_error(detail: str, code: str, field: str = "body.events") -> Unprocessable:
-    return Unprocessable(
-        detail, code=code, errors=[FieldProblem(field=field, code=code, message=detail)]
-    )
+    return field_error(field, code, detail)
 
 
 def parse_envelope(body: bytes) -> list[Any]:

@@ -11,8 +11,8 @@ from sqlalchemy import select
 from app.alerts.models import AlertState
 from app.alerts.rules import AT_RISK
 from app.api.deps import ClockDep, ReadKey, ReadSessionDep
-from app.api.pagination import CursorQuery, LimitQuery, decode_cursor, encode_cursor
-from app.api.problems import Unprocessable, problem_responses
+from app.api.pagination import CursorQuery, LimitQuery, decode_offset, encode_cursor
+from app.api.problems import problem_responses
 from app.figures.endpoints import figure_fields
 from app.figures.models import STORE_SCOPE
 from app.figures.schemas import TierStatus
@@ -98,9 +98,7 @@ async def list_risk(
             i.tier,
         )
     )
-    offset = decode_cursor(cursor, int) or 0
-    if not isinstance(offset, int) or offset < 0:
-        raise Unprocessable("cursor is not one this API issued", code="invalid_cursor")
+    offset = decode_offset(cursor)
     page = items[offset : offset + limit]
     return RiskPage(
         items=page,

@@ -11,8 +11,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from app.figures.schemas import FigureFields, TierStatus
 from app.ingest.vocabulary import REASON_CODES, normalise_reason
 
-TIER_NAMES = ("demotion", "listing_ban", "delisting")
-
 
 class TierLine(BaseModel):
     model_config = ConfigDict(extra="forbid")

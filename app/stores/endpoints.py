@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path
 
 from app.api.deps import AdminKey, ClockDep, DatabaseDep, ReadKey, ReadSessionDep
 from app.api.pagination import CursorQuery, LimitQuery, decode_cursor, encode_cursor, split_page
-from app.api.problems import FieldProblem, Unprocessable, problem_responses
+from app.api.problems import field_error, problem_responses
 from app.risk.evaluation import lock_store_for_edit, refresh_store
 from app.risk.models import Policy
 from app.stores.models import Store
@@ -75,15 +75,7 @@ async def patch_store(
         store = await session.get(Store, store_id, with_for_update=True)
         assert store is not None
         if patch.policy_id is not None and await session.get(Policy, patch.policy_id) is None:
-            raise Unprocessable(
-                f"no policy {patch.policy_id}",
-                code="unknown_policy",
-                errors=[
-                    FieldProblem(
-                        field="body.policy_id", code="unknown_policy", message="no such policy"
-                    )
-                ],
-            )
+            raise field_error("body.policy_id", "unknown_policy", f"no policy {patch.policy_id}")
         fields = patch.model_dump(exclude_unset=True)
         for name, value in fields.items():
             if name != "name" and value is None:

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.deps import AdminKey, ClockDep, DatabaseDep, ReadKey, ReadSessionDep, SettingsDep
 from app.api.pagination import CursorQuery, LimitQuery, decode_cursor, encode_cursor, split_page
-from app.api.problems import FieldProblem, NotFound, Unprocessable, problem_responses
+from app.api.problems import NotFound, field_error, problem_responses
 from app.config import Settings
 from app.webhooks.models import Delivery, DeliveryAttempt, WebhookSubscription
 from app.webhooks.outbox import new_msg_id
@@ -38,18 +38,12 @@ WebhookIdPath = Annotated[int, Path(ge=1, description="The subscription's id")]
 SECRET_OVERLAP = timedelta(hours=24)
 
 
-def _refused(field: str, code: str, detail: str) -> Unprocessable:
-    return Unprocessable(
-        detail, code=code, errors=[FieldProblem(field=field, code=code, message=detail)]
-    )
-
-
 async def vet_url(url: str, settings: Settings) -> None:
     """The SSRF guard at create/update time (it runs again at every send)."""
     try:
         await resolve_and_vet(url, parse_allowed_networks(settings.webhook_allowed_networks))
     except UrlRefused as exc:
-        raise _refused("body.url", "url_refused", f"{exc.reason}: {exc.message}") from None
+        raise field_error("body.url", "url_refused", f"{exc.reason}: {exc.message}") from None
 
 
 def _secret_for(format: str, given: str | None) -> str | None:
@@ -59,9 +53,11 @@ def _secret_for(format: str, given: str | None) -> str | None:
         try:
             return validate_standard_secret(given)
         except ValueError as exc:
-            raise _refused("body.secret", "invalid_secret", str(exc)) from None
+            raise field_error("body.secret", "invalid_secret", str(exc)) from None
     if format == "wecom" and given:
-        raise _refused("body.secret", "invalid_secret", "wecom group robots take no signing secret")
+        raise field_error(
+            "body.secret", "invalid_secret", "wecom group robots take no signing secret"
+        )
     return given
 
 
@@ -167,7 +163,7 @@ async def patch_webhook(
         sub = await _get_or_404(session, webhook_id)
         if "secret" in fields:
             if sub.format == "standard":
-                raise _refused(
+                raise field_error(
                     "body.secret",
                     "use_rotate_secret",
                     "rotate a standard secret with POST …/rotate-secret",
@@ -222,7 +218,7 @@ async def rotate_secret(
     async with db.transaction() as session:
         sub = await _get_or_404(session, webhook_id)
         if sub.format != "standard":
-            raise _refused(
+            raise field_error(
                 "path.webhook_id", "not_standard", "only standard webhooks have a rotatable secret"
             )
         sub.previous_secret = sub.secret
@@ -317,7 +313,7 @@ async def recover(
     webhook_id: WebhookIdPath, body: RecoverIn, _key: AdminKey, db: DatabaseDep, clock: ClockDep
 ) -> RecoverOut:
     if body.since.tzinfo is None:
-        raise _refused("body.since", "naive_since", "since needs a UTC offset")
+        raise field_error("body.since", "naive_since", "since needs a UTC offset")
     async with db.transaction() as session:
         await _get_or_404(session, webhook_id)
         result = await session.execute(
