@@ -27,6 +27,12 @@ class Settings(BaseSettings):
     bootstrap_admin_key: SecretStr | None = None
     max_body_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
     max_future_skew_seconds: int = Field(default=300, ge=0)
+    ingest_group_max_events: int = Field(
+        default=1000,
+        ge=0,
+        le=10_000,
+        description="Events one group-commit transaction may merge from waiting requests; 0 = off.",
+    )
     default_timezone: str = "Asia/Shanghai"
     api_key_cache_seconds: float = Field(default=10.0, ge=0)
     evaluation_interval_seconds: float = Field(default=60.0, gt=0)

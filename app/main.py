@@ -19,6 +19,7 @@ from app.db.engine import Database, create_engine
 from app.figures.endpoints import router as figures_router
 from app.ingest.endpoints import EventBatch
 from app.ingest.endpoints import router as ingest_router
+from app.ingest.group_commit import IngestCommitter
 from app.stores.endpoints import router as stores_router
 
 DESCRIPTION = """
@@ -50,6 +51,11 @@ def create_app(
             worker = Worker(app.state.db, settings, app.state.clock)
             await worker.start()
             app.state.worker = worker
+        app.state.ingest = IngestCommitter(
+            app.state.db,
+            settings,
+            on_deliveries=worker.wake_relay if worker is not None else None,
+        )
         try:
             yield
         finally:

@@ -22,9 +22,10 @@ What it does (docs/performance.md explains the method and shows the figures):
 5. Prints the machine and a Markdown table; writes bench-results/latest.json.
 
 Request bodies are pre-serialized with orjson before each run and sent as raw
-bytes through one httpx.AsyncClient whose pool is sized to the concurrency, so the
-client spends its CPU on HTTP only; client, server and PostgreSQL CPU are reported
-per run (the three share the machine's cores).
+bytes over one keep-alive HTTP/1.1 connection per concurrent client (a minimal
+raw client, ``RawClient``, playing wrk's part), so the client spends little CPU;
+client, server and PostgreSQL CPU are reported per run (the three share the
+machine's cores).
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import functools
 import json
 import math
 import os
@@ -43,7 +43,6 @@ import secrets
 import shutil
 import signal
 import socket
-import ssl
 import statistics
 import subprocess
 import sys
@@ -55,6 +54,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import asyncpg
 import httpx
@@ -579,39 +579,106 @@ def pct(values: Sequence[float], p: float) -> float:
     return s[k]
 
 
-@functools.cache
-def _tls_context() -> ssl.SSLContext:
-    return ssl.create_default_context()
+class LoadError(Exception):
+    """A load-generator connection failed (refused, reset, timed out, bad answer)."""
+
+
+@dataclass
+class Answer:
+    status_code: int
+    content: bytes
+
+
+class RawClient:
+    """One keep-alive HTTP/1.1 connection that sends pre-built requests (wrk's role).
+
+    httpx costs ~1 ms of client CPU per request here; on two shared cores that
+    starved the server it was measuring (the client took 0.7 core at 500 req/s).
+    This client writes the request bytes and reads a Content-Length answer: tens
+    of µs per request, so the figures are the server's.
+    """
+
+    def __init__(self, base_url: str, headers: dict[str, str], timeout: float) -> None:
+        parts = urlsplit(base_url)
+        self._host = parts.hostname or "127.0.0.1"
+        self._port = parts.port or 80
+        self._timeout = timeout
+        fixed = {"Host": f"{self._host}:{self._port}", **headers}
+        self._head = "".join(f"{k}: {v}\r\n" for k, v in fixed.items()).encode()
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            with contextlib.suppress(OSError):
+                await self._writer.wait_closed()
+            self._reader = self._writer = None
+
+    async def get(self, path: str) -> Answer:
+        return await self._send(b"GET " + path.encode() + b" HTTP/1.1\r\n" + self._head + b"\r\n")
+
+    async def post(self, path: str, content: bytes) -> Answer:
+        return await self._send(
+            b"POST "
+            + path.encode()
+            + b" HTTP/1.1\r\n"
+            + self._head
+            + b"Content-Type: application/json\r\nContent-Length: "
+            + str(len(content)).encode()
+            + b"\r\n\r\n"
+            + content
+        )
+
+    async def _send(self, request: bytes) -> Answer:
+        try:
+            async with asyncio.timeout(self._timeout):
+                return await self._exchange(request)
+        except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError) as exc:
+            await self.close()
+            raise LoadError(type(exc).__name__) from exc
+
+    async def _exchange(self, request: bytes) -> Answer:
+        if self._writer is None:
+            self._reader, self._writer = await asyncio.open_connection(self._host, self._port)
+        assert self._reader is not None
+        self._writer.write(request)
+        head = await self._reader.readuntil(b"\r\n\r\n")
+        lines = head.split(b"\r\n")
+        status = int(lines[0].split(b" ", 2)[1])
+        length = None
+        close = False
+        for line in lines[1:]:
+            name, _, value = line.partition(b":")
+            name = name.strip().lower()
+            if name == b"content-length":
+                length = int(value)
+            elif name == b"transfer-encoding":
+                raise ValueError("chunked answers are not expected here")
+            elif name == b"connection" and value.strip().lower() == b"close":
+                close = True
+        content = await self._reader.readexactly(length) if length else b""
+        if close:
+            await self.close()
+        return Answer(status, content)
+
+
+def request_path(url: str) -> str:
+    parts = urlsplit(url)
+    return parts.path + (f"?{parts.query}" if parts.query else "") if parts.scheme else url
 
 
 @contextlib.asynccontextmanager
 async def client_pool(
-    n: int, headers: dict[str, str], request_timeout: float, base_url: str = ""
-) -> AsyncIterator[list[httpx.AsyncClient]]:
-    """``n`` keep-alive connections: one httpx.AsyncClient of one connection per worker.
-
-    One shared AsyncClient with a pool of ``n`` connections would be the obvious way,
-    but httpcore's pool scans every connection (with a socket poll each) on every
-    request and response: at 32 connections that cost ~7 ms of client CPU per
-    request, and the client, not the server, became the bottleneck. One client per
-    worker keeps the same number of connections without that O(n) scan.
-    """
-    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-    tls = _tls_context()  # plain http; shared so 32 clients do not load the CA store 32 times
-    async with contextlib.AsyncExitStack() as stack:
-        clients = [
-            await stack.enter_async_context(
-                httpx.AsyncClient(
-                    base_url=base_url,
-                    limits=limits,
-                    timeout=httpx.Timeout(request_timeout),
-                    headers=headers,
-                    verify=tls,
-                )
-            )
-            for _ in range(n)
-        ]
+    n: int, headers: dict[str, str], request_timeout: float, base_url: str
+) -> AsyncIterator[list[RawClient]]:
+    """``n`` keep-alive connections, one per worker."""
+    clients = [RawClient(base_url, headers, request_timeout) for _ in range(n)]
+    try:
         yield clients
+    finally:
+        for client in clients:
+            await client.close()
 
 
 @dataclass
@@ -654,12 +721,13 @@ async def drive_ingest(
     reject_codes: Counter[str] = Counter()
     latencies: list[float] = []
     source: Iterator[tuple[bytes, int]] = iter(bodies)
-    async with client_pool(concurrency, headers, 120.0) as pool:
+    path = request_path(url)
+    async with client_pool(concurrency, headers, 120.0, url) as pool:
         start = time.perf_counter()
         stop_at = start + (duration if duration is not None else max_seconds)
         hard_stop = start + max_seconds
 
-        async def worker(client: httpx.AsyncClient) -> None:
+        async def worker(client: RawClient) -> None:
             consecutive_errors = 0
             for body, n in source:  # bounded: the bodies are finite
                 now = time.perf_counter()
@@ -667,9 +735,9 @@ async def drive_ingest(
                     return
                 t = time.perf_counter()
                 try:
-                    r = await client.post(url, content=body)
-                except httpx.HTTPError as exc:
-                    exceptions[type(exc).__name__] += 1
+                    r = await client.post(path, content=body)
+                except LoadError as exc:
+                    exceptions[str(exc)] += 1
                     consecutive_errors += 1
                     continue
                 latencies.append(time.perf_counter() - t)
@@ -738,15 +806,15 @@ async def drive_reads(
         start = time.perf_counter()
         hard_stop = start + max_seconds
 
-        async def worker(client: httpx.AsyncClient) -> None:
+        async def worker(client: RawClient) -> None:
             for path in source:
                 if time.perf_counter() >= hard_stop:
                     return
                 t = time.perf_counter()
                 try:
                     r = await client.get(path)
-                except httpx.HTTPError as exc:
-                    statuses[type(exc).__name__] += 1
+                except LoadError as exc:
+                    statuses[str(exc)] += 1
                     continue
                 latencies.append(time.perf_counter() - t)
                 statuses[str(r.status_code)] += 1

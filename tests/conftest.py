@@ -118,13 +118,20 @@ def clock() -> FrozenClock:
 
 
 @pytest.fixture
-def app_settings(database_url: str) -> Settings:
+def ingest_group_max_events() -> int:
+    """Group commit as shipped; parametrize this name to change it for a test."""
+    return Settings.model_fields["ingest_group_max_events"].default  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def app_settings(database_url: str, ingest_group_max_events: int) -> Settings:
     return Settings(
         environment="test",
         database_url=database_url,
         bootstrap_admin_key=ADMIN_KEY,  # type: ignore[arg-type]
         webhook_allowed_networks="127.0.0.0/8",
         db_pool_size=5,
+        ingest_group_max_events=ingest_group_max_events,
     )
 
 

@@ -2,25 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
-from sqlalchemy.exc import DBAPIError
 
-from app.api.deps import ClockDep, DatabaseDep, IngestKey, SettingsDep
+from app.api.deps import ClockDep, IngestKey, SettingsDep
 from app.api.problems import PayloadTooLarge, Unprocessable, field_error, problem_responses
-from app.db.dialect import is_retryable
+from app.ingest.group_commit import IngestCommitter
 from app.ingest.schemas import INGEST_EXAMPLE, EventIn, IngestAnswer
-from app.ingest.service import ingest_batch
-from app.risk.evaluation import evaluate_scopes
 
 router = APIRouter(prefix="/v1", tags=["events"])
 
 MAX_EVENTS = 1000
-DEADLOCK_RETRIES = 3
 
 
 class EventBatch(BaseModel):
@@ -106,37 +101,12 @@ def parse_envelope(body: bytes) -> list[Any]:
 async def ingest_events(
     request: Request,
     _key: IngestKey,
-    db: DatabaseDep,
     clock: ClockDep,
     settings: SettingsDep,
 ) -> Response:
     events = parse_envelope(await _read_body(request, settings.max_body_bytes))
-    now = clock.now()
-    for attempt in range(1, DEADLOCK_RETRIES + 1):
-        try:
-            async with db.transaction() as session:
-                answer, outcome = await ingest_batch(
-                    session,
-                    events,
-                    now=now,
-                    max_future=timedelta(seconds=settings.max_future_skew_seconds),
-                    default_timezone=settings.default_timezone,
-                )
-                if outcome.touched_scopes:
-                    await evaluate_scopes(
-                        session, outcome.contexts, outcome.touched_scopes, now=now
-                    )
-                enqueued = session.info.get("deliveries_enqueued", 0)
-            break
-        except DBAPIError as exc:
-            # PostgreSQL aborted this batch to break a deadlock with another one
-            # (possible only when a refund's order changed under us): all of it
-            # rolled back, so running it again is safe.
-            if attempt == DEADLOCK_RETRIES or not is_retryable(exc):
-                raise
-    worker = request.app.state.worker
-    if enqueued and worker is not None:
-        worker.wake_relay()  # committed: deliver now, not at the next poll
+    committer: IngestCommitter = request.app.state.ingest
+    answer = await committer.ingest(events, clock.now())
     return Response(answer_json(answer), media_type="application/json")
 
 

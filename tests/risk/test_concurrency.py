@@ -27,7 +27,14 @@ from tests.risk.support import (
 )
 
 _, POSTGRES = BACKENDS
-pytestmark = pytest.mark.parametrize("database_url", [POSTGRES], indirect=True)
+pytestmark = [
+    pytest.mark.parametrize("database_url", [POSTGRES], indirect=True),
+    # Separate transactions are what several API processes run; group commit merges
+    # the requests one process holds at once (app/ingest/group_commit.py).
+    pytest.mark.parametrize(
+        "ingest_group_max_events", [0, 1000], ids=["separate-transactions", "group-commit"]
+    ),
+]
 
 
 async def post_concurrently(client: httpx.AsyncClient, batches: list[list[dict[str, Any]]]) -> None:

@@ -1,0 +1,200 @@
+"""Group commit: the ingest requests waiting in one process share one transaction.
+
+Every ingest is one transaction that folds its events and re-evaluates the
+scopes they touch (DESIGN §2–§5). Run side by side, the transactions of one
+process only wait for each other: a store cluster's batches lock the same
+orders, bucket rows and scopes, so they commit one after another anyway, each
+paying its own dozen round trips and its own evaluation of the same scopes.
+
+So a process runs one ingest transaction at a time and gives it everything
+that queued meanwhile: the events of the waiting requests, in arrival order,
+up to ``max_events`` a transaction. Each request still gets its own answer, in
+its own input order, after the commit that made its events durable (accepted =
+committed). With no other request waiting, a request runs alone at once: no
+delay is added to wait for company.
+
+Merged, a batch means what it means alone run one after the other: an event
+id sent by two waiting requests is accepted for the first and answered
+``duplicate`` (or ``event_id_conflict``) for the second. Should a merged
+transaction fail for a reason other than a deadlock (retried whole), each of
+its requests is run again alone, so one request's failure is only its own.
+
+Across processes nothing changes: their transactions serialise on the
+advisory locks as before (``max_events = 0`` turns merging off, so every request
+is its own transaction, run concurrently).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.exc import DBAPIError
+
+from app.config import Settings
+from app.db.dialect import is_retryable
+from app.db.engine import Database
+from app.ingest.schemas import EventResult, IngestAnswer
+from app.ingest.service import ingest_batch
+from app.risk.evaluation import evaluate_scopes
+
+DEADLOCK_RETRIES = 3
+
+
+@dataclass(slots=True)
+class _Waiting:
+    events: Sequence[Any]
+    now: datetime
+    answer: asyncio.Future[IngestAnswer]
+
+
+def split_answer(answer: IngestAnswer, sizes: Sequence[int]) -> list[IngestAnswer]:
+    """One merged answer cut back into the answers of the requests, in order."""
+    answers: list[IngestAnswer] = []
+    start = 0
+    for size in sizes:
+        answers.append(answer_of(answer.results[start : start + size]))
+        start += size
+    assert start == len(answer.results)
+    return answers
+
+
+def answer_of(results: list[EventResult]) -> IngestAnswer:
+    return IngestAnswer(
+        accepted=sum(r.status == "accepted" for r in results),
+        duplicates=sum(r.status == "duplicate" for r in results),
+        rejected=sum(r.status == "rejected" for r in results),
+        results=results,
+    )
+
+
+class IngestCommitter:
+    """Runs a process's ingest transactions one at a time, merging the waiting requests."""
+
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        *,
+        on_deliveries: Callable[[], None] | None = None,
+    ) -> None:
+        self._db = db
+        self._max_future = timedelta(seconds=settings.max_future_skew_seconds)
+        self._default_timezone = settings.default_timezone
+        self._max_events = settings.ingest_group_max_events
+        self._on_deliveries = on_deliveries
+        self._waiting: deque[_Waiting] = deque()
+        self._drainer: asyncio.Task[None] | None = None
+        self.transactions = 0  # committed ingest transactions (for tests and metrics)
+
+    async def ingest(self, events: Sequence[Any], now: datetime) -> IngestAnswer:
+        """Store and fold ``events``; returns after the commit that made them durable."""
+        if self._max_events <= 0:
+            return await self._transaction(events, now)
+        answer: asyncio.Future[IngestAnswer] = asyncio.get_running_loop().create_future()
+        self._waiting.append(_Waiting(events, now, answer))
+        if self._drainer is None:
+            self._drainer = asyncio.create_task(self._drain(), name="ingest-group-commit")
+        return await answer
+
+    async def _drain(self) -> None:
+        try:
+            while self._waiting:
+                group = self._take_group()
+                if group:
+                    await self._commit_group(group)
+        except BaseException as exc:  # cancelled at shutdown: no request waits forever
+            while self._waiting:
+                _settle(self._waiting.popleft().answer, exc=exc)
+            raise
+        finally:
+            self._drainer = None
+
+    def _take_group(self) -> list[_Waiting]:
+        """The oldest waiting requests, as many as fit in ``max_events`` (at least one)."""
+        group: list[_Waiting] = []
+        total = 0
+        while self._waiting:
+            head = self._waiting[0]
+            if head.answer.done():  # its request was cancelled: never run it
+                self._waiting.popleft()
+                continue
+            if group and total + len(head.events) > self._max_events:
+                break
+            group.append(self._waiting.popleft())
+            total += len(head.events)
+        return group
+
+    async def _commit_group(self, group: list[_Waiting]) -> None:
+        if len(group) == 1:
+            await self._commit_alone(group[0])
+            return
+        events = [event for waiting in group for event in waiting.events]
+        try:
+            merged = await self._transaction(events, max(w.now for w in group))
+        except Exception:
+            # Rolled back whole: run each request alone, so a failure stays its own.
+            for waiting in group:
+                await self._commit_alone(waiting)
+            return
+        for waiting, answer in zip(
+            group, split_answer(merged, [len(w.events) for w in group]), strict=True
+        ):
+            _settle(waiting.answer, answer=answer)
+
+    async def _commit_alone(self, waiting: _Waiting) -> None:
+        try:
+            answer = await self._transaction(waiting.events, waiting.now)
+        except Exception as exc:
+            _settle(waiting.answer, exc=exc)
+        else:
+            _settle(waiting.answer, answer=answer)
+
+    async def _transaction(self, events: Sequence[Any], now: datetime) -> IngestAnswer:
+        """One ingest transaction, run again whole if PostgreSQL broke a deadlock with it."""
+        for attempt in range(1, DEADLOCK_RETRIES + 1):
+            try:
+                async with self._db.transaction() as session:
+                    answer, outcome = await ingest_batch(
+                        session,
+                        events,
+                        now=now,
+                        max_future=self._max_future,
+                        default_timezone=self._default_timezone,
+                    )
+                    if outcome.touched_scopes:
+                        await evaluate_scopes(
+                            session, outcome.contexts, outcome.touched_scopes, now=now
+                        )
+                    enqueued = session.info.get("deliveries_enqueued", 0)
+                break
+            except DBAPIError as exc:
+                # All of it rolled back (a deadlock is possible only when a refund's
+                # order changed under us), so running it again is safe.
+                if attempt == DEADLOCK_RETRIES or not is_retryable(exc):
+                    raise
+        self.transactions += 1
+        if enqueued and self._on_deliveries is not None:
+            self._on_deliveries()  # committed: deliver now, not at the next poll
+        return answer
+
+
+def _settle(
+    future: asyncio.Future[IngestAnswer],
+    *,
+    answer: IngestAnswer | None = None,
+    exc: BaseException | None = None,
+) -> None:
+    if future.done():  # the request went away; its events' fate is in the database
+        return
+    if isinstance(exc, asyncio.CancelledError):
+        future.cancel()
+    elif exc is not None:
+        future.set_exception(exc)
+    else:
+        assert answer is not None
+        future.set_result(answer)
