@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
+import gc
 import os
 
 from app.main import create_app
 
 app = create_app(run_worker=os.environ.get("REFUNDWATCH_RUN_WORKER", "1") == "1")
+
+# The modules, models and compiled statements loaded so far live as long as the
+# process: keep them out of every future collection, so a full collection walks
+# only what requests allocate (shorter pauses, a lower p99). Collections are also
+# made less frequent: a request allocates thousands of containers, most freed at once.
+gc.collect()
+gc.freeze()
+gc.set_threshold(10_000, 20, 20)
