@@ -39,7 +39,7 @@ from app.config import Settings
 from app.db.dialect import is_retryable
 from app.db.engine import Database
 from app.ingest.schemas import EventResult, IngestAnswer
-from app.ingest.service import ingest_batch
+from app.ingest.service import ValidatedBatch, ingest_batch, validate_batch
 from app.risk.evaluation import evaluate_scopes
 
 DEADLOCK_RETRIES = 3
@@ -47,7 +47,7 @@ DEADLOCK_RETRIES = 3
 
 @dataclass(slots=True)
 class _Waiting:
-    events: Sequence[Any]
+    batch: ValidatedBatch
     now: datetime
     answer: asyncio.Future[IngestAnswer]
 
@@ -93,10 +93,13 @@ class IngestCommitter:
 
     async def ingest(self, events: Sequence[Any], now: datetime) -> IngestAnswer:
         """Store and fold ``events``; returns after the commit that made them durable."""
+        # Validation needs no database: done here, it overlaps the transaction
+        # running meanwhile instead of lengthening the next one.
+        batch = validate_batch(events, now=now, max_future=self._max_future)
         if self._max_events <= 0:
-            return await self._transaction(events, now)
+            return await self._transaction(batch, now)
         answer: asyncio.Future[IngestAnswer] = asyncio.get_running_loop().create_future()
-        self._waiting.append(_Waiting(events, now, answer))
+        self._waiting.append(_Waiting(batch, now, answer))
         if self._drainer is None:
             self._drainer = asyncio.create_task(self._drain(), name="ingest-group-commit")
         return await answer
@@ -123,48 +126,44 @@ class IngestCommitter:
             if head.answer.done():  # its request was cancelled: never run it
                 self._waiting.popleft()
                 continue
-            if group and total + len(head.events) > self._max_events:
+            if group and total + len(head.batch) > self._max_events:
                 break
             group.append(self._waiting.popleft())
-            total += len(head.events)
+            total += len(head.batch)
         return group
 
     async def _commit_group(self, group: list[_Waiting]) -> None:
         if len(group) == 1:
             await self._commit_alone(group[0])
             return
-        events = [event for waiting in group for event in waiting.events]
+        batch = ValidatedBatch.merge([waiting.batch for waiting in group])
         try:
-            merged = await self._transaction(events, max(w.now for w in group))
+            merged = await self._transaction(batch, max(w.now for w in group))
         except Exception:
             # Rolled back whole: run each request alone, so a failure stays its own.
             for waiting in group:
                 await self._commit_alone(waiting)
             return
         for waiting, answer in zip(
-            group, split_answer(merged, [len(w.events) for w in group]), strict=True
+            group, split_answer(merged, [len(w.batch) for w in group]), strict=True
         ):
             _settle(waiting.answer, answer=answer)
 
     async def _commit_alone(self, waiting: _Waiting) -> None:
         try:
-            answer = await self._transaction(waiting.events, waiting.now)
+            answer = await self._transaction(waiting.batch, waiting.now)
         except Exception as exc:
             _settle(waiting.answer, exc=exc)
         else:
             _settle(waiting.answer, answer=answer)
 
-    async def _transaction(self, events: Sequence[Any], now: datetime) -> IngestAnswer:
+    async def _transaction(self, batch: ValidatedBatch, now: datetime) -> IngestAnswer:
         """One ingest transaction, run again whole if PostgreSQL broke a deadlock with it."""
         for attempt in range(1, DEADLOCK_RETRIES + 1):
             try:
                 async with self._db.transaction() as session:
                     answer, outcome = await ingest_batch(
-                        session,
-                        events,
-                        now=now,
-                        max_future=self._max_future,
-                        default_timezone=self._default_timezone,
+                        session, batch, now=now, default_timezone=self._default_timezone
                     )
                     if outcome.touched_scopes:
                         await evaluate_scopes(

@@ -146,9 +146,48 @@ def _reject(event_id: str | None, error: EventError) -> EventResult:
     return EventResult(event_id=event_id, status="rejected", error=error)
 
 
+@dataclass(slots=True)
+class ValidatedBatch:
+    """A batch checked event by event, before any database work.
+
+    ``results`` holds the answers known already (rejections), ``None`` elsewhere;
+    ``candidates`` the first use of each event id, to store; ``repeats`` the later
+    uses of an id, judged once the id's meaning is known.
+    """
+
+    results: list[EventResult | None]
+    candidates: list[_Accepted]
+    repeats: list[_Accepted]
+
+    def __len__(self) -> int:
+        return len(self.results)
+
+    @classmethod
+    def merge(cls, parts: Sequence[ValidatedBatch]) -> ValidatedBatch:
+        """The batches one after the other, as one: an id first used in an earlier
+        part is a repeat in a later one."""
+        merged = cls([], [], [])
+        seen: set[str] = set()
+        for part in parts:
+            offset = len(merged.results)
+            merged.results.extend(part.results)
+            for c in part.candidates:
+                moved = _Accepted(c.index + offset, c.event, c.content_hash, c.payload)
+                if c.event.event_id in seen:
+                    merged.repeats.append(moved)
+                else:
+                    seen.add(c.event.event_id)
+                    merged.candidates.append(moved)
+            merged.repeats.extend(
+                _Accepted(r.index + offset, r.event, r.content_hash, r.payload)
+                for r in part.repeats
+            )
+        return merged
+
+
 def validate_batch(
     raw_events: Sequence[Any], *, now: datetime, max_future: timedelta
-) -> tuple[list[EventResult | None], list[_Accepted], list[_Accepted]]:
+) -> ValidatedBatch:
     """Validate each event on its own; set aside in-batch repeats of an event_id.
 
     A repeat is judged later, against what the id ends up meaning: the stored
@@ -184,7 +223,7 @@ def validate_batch(
             continue
         seen.add(event.event_id)
         candidates.append(_Accepted(index, event, digest, payload.decode()))
-    return results, candidates, repeats
+    return ValidatedBatch(results, candidates, repeats)
 
 
 def _duplicate_or_conflict(event_id: str, same_content: bool) -> EventResult:
@@ -202,14 +241,14 @@ def _duplicate_or_conflict(event_id: str, same_content: bool) -> EventResult:
 
 async def ingest_batch(
     session: AsyncSession,
-    raw_events: Sequence[Any],
+    batch: ValidatedBatch,
     *,
     now: datetime,
-    max_future: timedelta,
     default_timezone: str,
 ) -> tuple[IngestAnswer, FoldOutcome]:
-    """Validate, store and fold one batch. The caller owns the transaction."""
-    results, candidates, repeats = validate_batch(raw_events, now=now, max_future=max_future)
+    """Store and fold one validated batch. The caller owns the transaction."""
+    results = list(batch.results)  # the batch may be run again after a rollback
+    candidates, repeats = batch.candidates, batch.repeats
     outcome = FoldOutcome()
     if candidates:
         events = [c.event for c in candidates]
@@ -247,7 +286,7 @@ async def ingest_batch(
                 session, [c.event for c in fresh], outcome.contexts, locked_orders=order_keys
             )
     final = [r for r in results if r is not None]
-    assert len(final) == len(raw_events)
+    assert len(final) == len(batch)
     answer = IngestAnswer(
         accepted=sum(r.status == "accepted" for r in final),
         duplicates=sum(r.status == "duplicate" for r in final),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -14,6 +15,7 @@ from fastapi import FastAPI
 from app.ingest import group_commit
 from app.ingest.group_commit import IngestCommitter, split_answer
 from app.ingest.schemas import EventError, EventResult, IngestAnswer
+from app.ingest.service import ValidatedBatch, validate_batch
 from tests.conftest import post_events
 from tests.factories import paid, requested
 
@@ -89,10 +91,10 @@ async def test_a_failing_request_fails_alone(
 ) -> None:
     real = group_commit.ingest_batch
 
-    async def fail_on_poison(session: Any, events: Sequence[Any], **kw: Any) -> Any:
-        if any(e.get("event_id") == "poison" for e in events):
+    async def fail_on_poison(session: Any, batch: ValidatedBatch, **kw: Any) -> Any:
+        if any(c.event.event_id == "poison" for c in batch.candidates):
             raise RuntimeError("the database refused this batch")
-        return await real(session, events, **kw)
+        return await real(session, batch, **kw)
 
     monkeypatch.setattr(group_commit, "ingest_batch", fail_on_poison)
     batches = [[paid("o0")], [paid("o1")], [paid("o2", event_id="poison")], [paid("o3")]]
@@ -152,3 +154,22 @@ def test_split_answer_cuts_results_and_counts_per_request() -> None:
     assert [r.event_id for r in first.results] == ["a"]
     assert (second.accepted, second.duplicates, second.rejected) == (1, 1, 1)
     assert [r.event_id for r in second.results] == ["b", "c", "d"]
+
+
+def test_merged_batches_keep_positions_and_turn_later_uses_of_an_id_into_repeats() -> None:
+    now = datetime(2026, 11, 26, 4, 0, tzinfo=UTC)
+    first = validate_batch(
+        [paid("o1", event_id="a"), {"type": "nonsense"}], now=now, max_future=timedelta(0)
+    )
+    second = validate_batch(
+        [paid("o2", event_id="b"), paid("o1", event_id="a"), paid("o3", event_id="b")],
+        now=now,
+        max_future=timedelta(0),
+    )
+
+    merged = ValidatedBatch.merge([first, second])
+
+    assert len(merged) == 5
+    assert merged.results[1] is not None and merged.results[1].status == "rejected"
+    assert [(c.index, c.event.event_id) for c in merged.candidates] == [(0, "a"), (2, "b")]
+    assert sorted((r.index, r.event.event_id) for r in merged.repeats) == [(3, "a"), (4, "b")]
