@@ -29,7 +29,7 @@ from app.db.dialect import (
     lock_phases,
     pairs_clause,
     pairs_params,
-    upsert,
+    upsert_rows,
     values_clause,
     values_params,
 )
@@ -58,6 +58,18 @@ _CONTRIBUTION_COLUMNS = (
     "c_quality_day",
     "c_pending",
 )
+
+_EVENT_COLUMNS = (
+    "event_id",
+    "store_id",
+    "type",
+    "occurred_at",
+    "received_at",
+    "content_hash",
+    "payload",
+)
+# A bucket delta's counts, in the order of the delta lists (app.figures.rules).
+_BUCKET_COUNTS = ("orders", "applied_quality_refunds", "quality_refunds", "pending_quality_refunds")
 
 _contribution_values = operator.attrgetter(*(f.name for f in fields(Contribution)))
 
@@ -299,23 +311,28 @@ async def ingest_batch(
 async def _insert_events(
     session: AsyncSession, candidates: Sequence[_Accepted], now: datetime
 ) -> set[str]:
-    stmt = upsert(session, Event.__table__, ["event_id"], mode="nothing", returning="event_id")
-    rows = await session.execute(
-        stmt,
+    rows = await upsert_rows(
+        session,
+        Event.__table__,
+        ["event_id"],
+        [],
+        _EVENT_COLUMNS,
         [
-            {
-                "event_id": c.event.event_id,
-                "store_id": c.event.store_id,
-                "type": c.event.type,
-                "occurred_at": c.event.occurred_at,
-                "received_at": now,
-                "content_hash": c.content_hash,
-                "payload": c.payload,
-            }
+            (
+                c.event.event_id,
+                c.event.store_id,
+                c.event.type,
+                c.event.occurred_at,
+                now,
+                c.content_hash,
+                c.payload,
+            )
             # Key order: two batches holding the same new ids never wait on each other
             # crosswise in the unique index.
             for c in sorted(candidates, key=lambda c: c.event.event_id)
         ],
+        mode="nothing",
+        returning="event_id",
     )
     return set(rows.scalars())
 
@@ -485,9 +502,13 @@ async def _load_orders(
 async def _save_refunds(session: AsyncSession, states: Sequence[RefundState]) -> None:
     if not states:
         return
-    stmt = upsert(session, RefundRecord.__table__, ["store_id", "refund_id"], _REFUND_FIELDS[2:])
-    await session.execute(
-        stmt, [dict(zip(_REFUND_FIELDS, _refund_values(s), strict=True)) for s in states]
+    await upsert_rows(
+        session,
+        RefundRecord.__table__,
+        ["store_id", "refund_id"],
+        _REFUND_FIELDS[2:],
+        _REFUND_FIELDS,
+        [_refund_values(s) for s in states],
     )
 
 
@@ -500,21 +521,18 @@ async def _save_orders(
     """Upsert each affected order's state and its new contribution."""
     if not keys:
         return
-    stmt = upsert(
+    rows = []
+    for key in keys:
+        order = orders.get(key) or OrderState(store_id=key[0], order_id=key[1])
+        rows.append(_order_values(order) + _contribution_values(contributions[key]))
+    await upsert_rows(
         session,
         OrderRecord.__table__,
         ["store_id", "order_id"],
         [*_ORDER_FIELDS[2:], *_CONTRIBUTION_COLUMNS],
+        [*_ORDER_FIELDS, *_CONTRIBUTION_COLUMNS],
+        rows,
     )
-    params = []
-    for key in keys:
-        order = orders.get(key) or OrderState(store_id=key[0], order_id=key[1])
-        row = dict(zip(_ORDER_FIELDS, _order_values(order), strict=True))
-        row.update(
-            zip(_CONTRIBUTION_COLUMNS, _contribution_values(contributions[key]), strict=True)
-        )
-        params.append(row)
-    await session.execute(stmt, params)
 
 
 async def apply_bucket_deltas(
@@ -522,25 +540,16 @@ async def apply_bucket_deltas(
 ) -> None:
     """One upsert for all (store, scope, day) deltas, in key order (no deadlocks)."""
     rows = [
-        {
-            "store_id": store_id,
-            "product_id": scope,
-            "day": day,
-            "orders": d[0],
-            "applied_quality_refunds": d[1],
-            "quality_refunds": d[2],
-            "pending_quality_refunds": d[3],
-        }
-        for (store_id, scope, day), d in sorted(deltas.items())
-        if any(d)
+        (store_id, scope, day, *d) for (store_id, scope, day), d in sorted(deltas.items()) if any(d)
     ]
     if not rows:
         return
-    stmt = upsert(
+    await upsert_rows(
         session,
         DailyFigures.__table__,
         ["store_id", "product_id", "day"],
-        ["orders", "applied_quality_refunds", "quality_refunds", "pending_quality_refunds"],
+        _BUCKET_COUNTS,
+        ["store_id", "product_id", "day", *_BUCKET_COUNTS],
+        rows,
         mode="add",
     )
-    await session.execute(stmt, rows)
