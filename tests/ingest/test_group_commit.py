@@ -173,3 +173,34 @@ def test_merged_batches_keep_positions_and_turn_later_uses_of_an_id_into_repeats
     assert merged.results[1] is not None and merged.results[1].status == "rejected"
     assert [(c.index, c.event.event_id) for c in merged.candidates] == [(0, "a"), (2, "b")]
     assert sorted((r.index, r.event.event_id) for r in merged.repeats) == [(3, "a"), (4, "b")]
+
+
+@pytest.mark.parametrize("ingest_group_max_events", [2])
+async def test_one_transaction_at_a_time_is_at_work(
+    app: FastAPI, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The next group starts when the previous one reaches its COMMIT (PostgreSQL) or
+    # its end (SQLite), never while it still works: 24 one-event requests, at most
+    # two events a transaction, so a dozen hand-overs.
+    real = group_commit.ingest_batch
+    at_work = 0
+    most = 0
+
+    async def counting(session: Any, batch: ValidatedBatch, **kw: Any) -> Any:
+        nonlocal at_work, most
+        at_work += 1
+        most = max(most, at_work)
+        try:
+            return await real(session, batch, **kw)
+        finally:
+            at_work -= 1
+
+    monkeypatch.setattr(group_commit, "ingest_batch", counting)
+    before = committer(app).transactions
+
+    responses = await post_all(client, [[paid(f"o{i}")] for i in range(24)])
+
+    assert all(r.status_code == 200 and r.json()["accepted"] == 1 for r in responses)
+    assert most == 1
+    assert committer(app).transactions - before >= 12
+    assert (await metrics(client))["orders"] == 24
