@@ -8,11 +8,7 @@ paying its own dozen round trips and its own evaluation of the same scopes.
 
 So a process runs one ingest transaction at a time and gives it everything
 that queued meanwhile: the events of the waiting requests, in arrival order,
-up to ``max_events`` a transaction. On PostgreSQL the next transaction starts
-as soon as the previous one reaches its COMMIT, so its first statements overlap
-the commit's flush to disk (whatever it shares with the committing one waits on
-the locks, as between two processes); SQLite has one writer, so there the next
-starts after the commit. Each request still gets its own answer, in
+up to ``max_events`` a transaction. Each request still gets its own answer, in
 its own input order, after the commit that made its events durable (accepted =
 committed). With no other request waiting, a request runs alone at once: no
 delay is added to wait for company.
@@ -21,8 +17,7 @@ Merged, a batch means what it means alone run one after the other: an event
 id sent by two waiting requests is accepted for the first and answered
 ``duplicate`` (or ``event_id_conflict``) for the second. Should a merged
 transaction fail for a reason other than a deadlock (retried whole), each of
-its requests is put back first in line to run again by itself, so one
-request's failure is only its own.
+its requests is run again alone, so one request's failure is only its own.
 
 Across processes nothing changes: their transactions serialise on the
 advisory locks as before (``max_events = 0`` turns merging off, so every request
@@ -36,7 +31,6 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import partial
 from typing import Any
 
 from sqlalchemy.exc import DBAPIError
@@ -56,7 +50,6 @@ class _Waiting:
     batch: ValidatedBatch
     now: datetime
     answer: asyncio.Future[IngestAnswer]
-    alone: bool = False  # its merged transaction failed: it runs by itself
 
 
 def split_answer(answer: IngestAnswer, sizes: Sequence[int]) -> list[IngestAnswer]:
@@ -95,13 +88,7 @@ class IngestCommitter:
         self._max_events = settings.ingest_group_max_events
         self._on_deliveries = on_deliveries
         self._waiting: deque[_Waiting] = deque()
-        # A transaction "at work" has not reached its COMMIT yet; the next group
-        # starts when it does. On PostgreSQL the next transaction's first statements
-        # then overlap the commit's flush (any conflict waits on the locks, exactly
-        # as between two processes); SQLite has one writer, so it waits for the end.
-        self._at_work: list[_Waiting] | None = None  # the group whose transaction is at work
-        self._hand_over_at_commit = db.dialect == "postgresql"
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._drainer: asyncio.Task[None] | None = None
         self.transactions = 0  # committed ingest transactions (for tests and metrics)
 
     async def ingest(self, events: Sequence[Any], now: datetime) -> IngestAnswer:
@@ -113,38 +100,22 @@ class IngestCommitter:
             return await self._transaction(batch, now)
         answer: asyncio.Future[IngestAnswer] = asyncio.get_running_loop().create_future()
         self._waiting.append(_Waiting(batch, now, answer))
-        self._start_next()
+        if self._drainer is None:
+            self._drainer = asyncio.create_task(self._drain(), name="ingest-group-commit")
         return await answer
 
-    def _start_next(self) -> None:
-        """Start a transaction for the waiting requests, unless one is at work."""
-        if self._at_work is not None:
-            return
-        group = self._take_group()
-        if not group:
-            return
-        self._at_work = group
-        task = asyncio.create_task(self._run(group), name="ingest-group-commit")
-        self._tasks.add(task)  # a reference, so the task is not collected mid-way
-        task.add_done_callback(self._tasks.discard)
-
-    def _hand_over(self, group: list[_Waiting]) -> None:
-        """``group``'s work is done (it commits now, or it ended): start the next group."""
-        if self._at_work is group:
-            self._at_work = None
-            self._start_next()
-
-    async def _run(self, group: list[_Waiting]) -> None:
+    async def _drain(self) -> None:
         try:
-            await self._commit_group(group)
+            while self._waiting:
+                group = self._take_group()
+                if group:
+                    await self._commit_group(group)
         except BaseException as exc:  # cancelled at shutdown: no request waits forever
-            for waiting in (*group, *self._waiting):
-                _settle(waiting.answer, exc=exc)
-            self._waiting.clear()
+            while self._waiting:
+                _settle(self._waiting.popleft().answer, exc=exc)
             raise
         finally:
-            self._hand_over(group)
-            self._start_next()  # requests put back by a failed group, if none is at work
+            self._drainer = None
 
     def _take_group(self) -> list[_Waiting]:
         """The oldest waiting requests, as many as fit in ``max_events`` (at least one)."""
@@ -155,48 +126,38 @@ class IngestCommitter:
             if head.answer.done():  # its request was cancelled: never run it
                 self._waiting.popleft()
                 continue
-            if group and (head.alone or total + len(head.batch) > self._max_events):
+            if group and total + len(head.batch) > self._max_events:
                 break
             group.append(self._waiting.popleft())
             total += len(head.batch)
-            if head.alone:
-                break
         return group
 
     async def _commit_group(self, group: list[_Waiting]) -> None:
-        batch = (
-            group[0].batch
-            if len(group) == 1
-            else ValidatedBatch.merge([waiting.batch for waiting in group])
-        )
-        try:
-            merged = await self._transaction(
-                batch,
-                max(w.now for w in group),
-                on_commit=partial(self._hand_over, group) if self._hand_over_at_commit else None,
-            )
-        except Exception as exc:
-            if len(group) == 1:
-                _settle(group[0].answer, exc=exc)
-                return
-            # Rolled back whole: each request runs again by itself, first in line,
-            # so a failure stays its own request's.
-            for waiting in reversed(group):
-                waiting.alone = True
-                self._waiting.appendleft(waiting)
+        if len(group) == 1:
+            await self._commit_alone(group[0])
             return
-        answers = (
-            split_answer(merged, [len(w.batch) for w in group]) if len(group) > 1 else [merged]
-        )
-        for waiting, answer in zip(group, answers, strict=True):
+        batch = ValidatedBatch.merge([waiting.batch for waiting in group])
+        try:
+            merged = await self._transaction(batch, max(w.now for w in group))
+        except Exception:
+            # Rolled back whole: run each request alone, so a failure stays its own.
+            for waiting in group:
+                await self._commit_alone(waiting)
+            return
+        for waiting, answer in zip(
+            group, split_answer(merged, [len(w.batch) for w in group]), strict=True
+        ):
             _settle(waiting.answer, answer=answer)
 
-    async def _transaction(
-        self,
-        batch: ValidatedBatch,
-        now: datetime,
-        on_commit: Callable[[], None] | None = None,
-    ) -> IngestAnswer:
+    async def _commit_alone(self, waiting: _Waiting) -> None:
+        try:
+            answer = await self._transaction(waiting.batch, waiting.now)
+        except Exception as exc:
+            _settle(waiting.answer, exc=exc)
+        else:
+            _settle(waiting.answer, answer=answer)
+
+    async def _transaction(self, batch: ValidatedBatch, now: datetime) -> IngestAnswer:
         """One ingest transaction, run again whole if PostgreSQL broke a deadlock with it."""
         for attempt in range(1, DEADLOCK_RETRIES + 1):
             try:
@@ -209,8 +170,6 @@ class IngestCommitter:
                             session, outcome.contexts, outcome.touched_scopes, now=now
                         )
                     enqueued = session.info.get("deliveries_enqueued", 0)
-                    if on_commit is not None:
-                        on_commit()  # the work is done; COMMIT follows
                 break
             except DBAPIError as exc:
                 # All of it rolled back (a deadlock is possible only when a refund's
