@@ -27,8 +27,7 @@ class Event(Base):
     content_hash: Mapped[bytes] = mapped_column(LargeBinary(16))
     # The event exactly as accepted (canonical JSON, sorted keys).
     payload: Mapped[str] = mapped_column(Text)
-
-    __table_args__ = (Index(None, "store_id", "occurred_at"),)
+    # Read only by event_id: no other index (migration 0003 says why).
 
 
 class RefundRecord(Base):
