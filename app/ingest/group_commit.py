@@ -38,7 +38,7 @@ from sqlalchemy.exc import DBAPIError
 from app.config import Settings
 from app.db.dialect import is_retryable
 from app.db.engine import Database
-from app.ingest.schemas import EventResult, IngestAnswer
+from app.ingest.schemas import IngestAnswer
 from app.ingest.service import ValidatedBatch, ingest_batch, validate_batch
 from app.risk.evaluation import evaluate_scopes
 
@@ -57,19 +57,10 @@ def split_answer(answer: IngestAnswer, sizes: Sequence[int]) -> list[IngestAnswe
     answers: list[IngestAnswer] = []
     start = 0
     for size in sizes:
-        answers.append(answer_of(answer.results[start : start + size]))
+        answers.append(IngestAnswer.of(answer.results[start : start + size]))
         start += size
     assert start == len(answer.results)
     return answers
-
-
-def answer_of(results: list[EventResult]) -> IngestAnswer:
-    return IngestAnswer(
-        accepted=sum(r.status == "accepted" for r in results),
-        duplicates=sum(r.status == "duplicate" for r in results),
-        rejected=sum(r.status == "rejected" for r in results),
-        results=results,
-    )
 
 
 class IngestCommitter:
@@ -105,14 +96,16 @@ class IngestCommitter:
         return await answer
 
     async def _drain(self) -> None:
+        group: list[_Waiting] = []
         try:
             while self._waiting:
                 group = self._take_group()
                 if group:
                     await self._commit_group(group)
         except BaseException as exc:  # cancelled at shutdown: no request waits forever
-            while self._waiting:
-                _settle(self._waiting.popleft().answer, exc=exc)
+            for waiting in (*group, *self._waiting):
+                _settle(waiting.answer, exc=exc)
+            self._waiting.clear()
             raise
         finally:
             self._drainer = None

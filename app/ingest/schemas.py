@@ -280,6 +280,16 @@ class IngestAnswer(BaseModel):
     rejected: int
     results: list[EventResult] = Field(description="One result per event, in input order")
 
+    @classmethod
+    def of(cls, results: list[EventResult]) -> IngestAnswer:
+        """The answer to these results: each status counted."""
+        return cls(
+            accepted=sum(r.status == "accepted" for r in results),
+            duplicates=sum(r.status == "duplicate" for r in results),
+            rejected=sum(r.status == "rejected" for r in results),
+            results=results,
+        )
+
 
 INGEST_EXAMPLE: dict[str, Any] = {
     "events": [

@@ -299,13 +299,7 @@ async def ingest_batch(
             )
     final = [r for r in results if r is not None]
     assert len(final) == len(batch)
-    answer = IngestAnswer(
-        accepted=sum(r.status == "accepted" for r in final),
-        duplicates=sum(r.status == "duplicate" for r in final),
-        rejected=sum(r.status == "rejected" for r in final),
-        results=final,
-    )
-    return answer, outcome
+    return IngestAnswer.of(final), outcome
 
 
 async def _insert_events(

@@ -204,3 +204,32 @@ async def test_one_transaction_at_a_time_is_at_work(
     assert most == 1
     assert committer(app).transactions - before >= 12
     assert (await metrics(client))["orders"] == 24
+
+
+async def test_a_cancelled_transaction_leaves_no_request_waiting(
+    app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Shutdown cancels the task running the transaction: the request in it and the
+    # one queued behind it must both end, not wait forever.
+    started = asyncio.Event()
+
+    async def stuck(session: Any, batch: ValidatedBatch, **kw: Any) -> Any:
+        started.set()
+        await asyncio.Event().wait()  # never set: only cancellation ends it
+
+    monkeypatch.setattr(group_commit, "ingest_batch", stuck)
+    ingest = committer(app)
+    now = datetime(2026, 11, 26, 4, 0, tzinfo=UTC)
+    running = asyncio.create_task(ingest.ingest([paid("o1")], now))
+    await started.wait()
+    queued = asyncio.create_task(ingest.ingest([paid("o2")], now))
+    await asyncio.sleep(0)  # one loop turn: it validates and queues behind the stuck one
+    assert len(ingest._waiting) == 1
+
+    drainer = ingest._drainer
+    assert drainer is not None
+    drainer.cancel()
+
+    done, pending = await asyncio.wait({running, queued}, timeout=10)
+    assert not pending
+    assert all(task.cancelled() for task in done)
