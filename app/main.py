@@ -9,18 +9,24 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from app.alerts.endpoints import router as alerts_router
 from app.api import health
 from app.api.problems import install_problem_handlers
 from app.auth.endpoints import router as keys_router
 from app.auth.service import KeyCache
 from app.clock import Clock, SystemClock
 from app.config import Settings, get_settings
+from app.console import install as install_console
 from app.db.engine import Database, create_engine
+from app.events.schemas import EventBatch
 from app.figures.endpoints import router as figures_router
-from app.ingest.endpoints import EventBatch
 from app.ingest.endpoints import router as ingest_router
 from app.ingest.group_commit import IngestCommitter
+from app.policies.endpoints import router as policies_router
+from app.risk.endpoints import router as risk_router
 from app.stores.endpoints import router as stores_router
+from app.webhooks.endpoints import router as webhooks_router
+from app.worker.scheduler import Worker
 
 DESCRIPTION = """
 refundwatch keeps each store's and product's rolling **quality-refund rate (品质退款率)**
@@ -46,8 +52,6 @@ def create_app(
         worker = None
         app.state.worker = None
         if run_worker:
-            from app.worker.scheduler import Worker
-
             worker = Worker(app.state.db, settings, app.state.clock)
             await worker.start()
             app.state.worker = worker
@@ -69,11 +73,15 @@ def create_app(
         summary="Quality-refund risk monitoring for marketplace sellers",
         description=DESCRIPTION,
         lifespan=lifespan,
+        # The explorer's assets ship in the package (app/console/static): no CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.clock = clock or SystemClock()
     app.state.key_cache = KeyCache(settings.api_key_cache_seconds)
     install_problem_handlers(app)
+    install_console(app)
     for router in routers():
         app.include_router(router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
@@ -81,12 +89,6 @@ def create_app(
 
 
 def routers() -> list[Any]:
-    from app.alerts.endpoints import router as alerts_router
-    from app.alerts.silences import router as silences_router
-    from app.risk.endpoints import router as risk_router
-    from app.risk.policies import router as policies_router
-    from app.webhooks.endpoints import router as webhooks_router
-
     return [
         health.router,
         ingest_router,
@@ -95,7 +97,6 @@ def routers() -> list[Any]:
         risk_router,
         policies_router,
         alerts_router,
-        silences_router,
         webhooks_router,
         keys_router,
     ]

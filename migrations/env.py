@@ -10,7 +10,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.config import to_async_url
-from app.db.models import Base
+from app.models import Base
 
 config = context.config
 target_metadata = Base.metadata

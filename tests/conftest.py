@@ -17,7 +17,6 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -150,10 +149,3 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         headers={"Authorization": f"Bearer {ADMIN_KEY}"},
     ) as http:
         yield http
-
-
-async def post_events(client: httpx.AsyncClient, events: list[dict[str, Any]]) -> dict[str, Any]:
-    response = await client.post("/v1/events", json={"events": events})
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    return body

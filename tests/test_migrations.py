@@ -10,7 +10,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
-import app.db.models  # noqa: F401  (every table on the metadata)
+import app.models  # noqa: F401  (every table on the metadata)
 from app.config import Settings
 from app.db.base import Base
 from app.db.engine import create_engine

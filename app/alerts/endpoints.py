@@ -1,26 +1,28 @@
-"""/v1/alerts: the alert history."""
+"""/v1/alerts (the alert history) and /v1/silences (hold back sending, never the state)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Response
 from pydantic import AwareDatetime
-from sqlalchemy import select
 
-from app.alerts.models import Alert
-from app.alerts.schemas import AlertOut, AlertPage
-from app.api.deps import ReadKey, ReadSessionDep
-from app.api.pagination import CursorQuery, LimitQuery, decode_cursor, encode_cursor, split_page
-from app.api.problems import NotFound, problem_responses
+from app.alerts import repository, service
+from app.alerts.models import Alert, Silence
+from app.alerts.schemas import AlertOut, SilenceIn, SilenceOut
+from app.api.deps import ClockDep, DatabaseDep, ReadSessionDep
+from app.api.pagination import CursorQuery, LimitQuery, Page, keyset, next_page
+from app.api.problems import problem_responses
+from app.auth.deps import AdminKey, ReadKey
+from app.errors import NotFound
 
-router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
+router = APIRouter(prefix="/v1", tags=["alerts"])
 
 
 @router.get(
-    "",
+    "/alerts",
     summary="The alert history, newest first",
-    response_model=AlertPage,
+    response_model=Page[AlertOut],
     operation_id="list_alerts",
     responses=problem_responses(401, 403, 422),
 )
@@ -42,40 +44,91 @@ async def list_alerts(
     ] = None,
     limit: LimitQuery = 100,
     cursor: CursorQuery = None,
-) -> AlertPage:
-    query = select(Alert).order_by(Alert.id.desc()).limit(limit + 1)
-    if store_id is not None:
-        query = query.where(Alert.store_id == store_id)
-    if product_id is not None:
-        query = query.where(Alert.product_id == product_id)
-    if tier is not None:
-        query = query.where(Alert.tier == tier)
-    if type is not None:
-        query = query.where(Alert.type == type)
-    if since is not None:
-        query = query.where(Alert.created_at >= since)
-    before = decode_cursor(cursor, int)
-    if before is not None:
-        query = query.where(Alert.id < int(before))
-    rows = list(await session.scalars(query))
-    rows, more = split_page(rows, limit)
-    return AlertPage(
-        items=[AlertOut.of(a) for a in rows],
-        next_cursor=encode_cursor(rows[-1].id) if more else None,
+) -> Page[AlertOut]:
+    query = repository.alerts_query(
+        store_id=store_id, product_id=product_id, tier=tier, type=type, since=since
     )
+    rows = list(await session.scalars(keyset(query, Alert.id, cursor, limit, descending=True)))
+    alerts, next_cursor = next_page(rows, limit, lambda a: a.id)
+    return Page(items=[AlertOut.of(a) for a in alerts], next_cursor=next_cursor)
 
 
 @router.get(
-    "/{alert_id}",
+    "/alerts/{alert_id}",
     summary="One alert",
     response_model=AlertOut,
     operation_id="get_alert",
-    responses=problem_responses(401, 403, 404),
+    responses=problem_responses(401, 403, 404, 422),
 )
 async def get_alert(
     alert_id: Annotated[str, Path(max_length=40)], _key: ReadKey, session: ReadSessionDep
 ) -> AlertOut:
-    alert = await session.scalar(select(Alert).where(Alert.alert_id == alert_id))
+    alert = await repository.find_alert(session, alert_id)
     if alert is None:
         raise NotFound(f"no alert {alert_id!r}", code="alert_not_found")
     return AlertOut.of(alert)
+
+
+@router.post(
+    "/silences",
+    status_code=201,
+    summary="Silence alerts until a time",
+    response_model=SilenceOut,
+    operation_id="create_silence",
+    responses=problem_responses(401, 403, 422),
+)
+async def create_silence(
+    body: SilenceIn, _key: AdminKey, db: DatabaseDep, clock: ClockDep
+) -> SilenceOut:
+    now = clock.now()
+    async with db.transaction() as session:
+        silence = await service.create_silence(
+            session,
+            store_id=body.store_id,
+            product_id=body.product_id,
+            tier=body.tier,
+            until=body.until,
+            comment=body.comment,
+            now=now,
+        )
+        return SilenceOut.of(silence, now)
+
+
+@router.get(
+    "/silences",
+    summary="List silences",
+    response_model=Page[SilenceOut],
+    operation_id="list_silences",
+    responses=problem_responses(401, 403, 422),
+)
+async def list_silences(
+    _key: ReadKey,
+    session: ReadSessionDep,
+    clock: ClockDep,
+    include_expired: Annotated[bool, Query(description="Also list silences that ended")] = False,
+    limit: LimitQuery = 100,
+    cursor: CursorQuery = None,
+) -> Page[SilenceOut]:
+    now = clock.now()
+    query = repository.silences_query(active_at=None if include_expired else now)
+    rows = list(await session.scalars(keyset(query, Silence.id, cursor, limit)))
+    silences, next_cursor = next_page(rows, limit, lambda s: s.id)
+    return Page(items=[SilenceOut.of(s, now) for s in silences], next_cursor=next_cursor)
+
+
+@router.delete(
+    "/silences/{silence_id}",
+    status_code=204,
+    summary="End a silence now",
+    operation_id="delete_silence",
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def delete_silence(
+    silence_id: Annotated[int, Path(ge=1, le=2**31 - 1)], _key: AdminKey, db: DatabaseDep
+) -> Response:
+    async with db.transaction() as session:
+        silence = await session.get(Silence, silence_id)
+        if silence is None:
+            raise NotFound(f"no silence {silence_id}", code="silence_not_found")
+        await session.delete(silence)
+    return Response(status_code=204)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import Protocol
 
 AT_RISK = ("approaching", "breached")
 
@@ -29,3 +31,21 @@ def reminder_due(
 ) -> bool:
     """A scope still at risk is reminded every ``interval`` after its last alert."""
     return state in AT_RISK and last_alert_at is not None and now - last_alert_at >= interval
+
+
+class SilenceLike(Protocol):
+    store_id: str | None
+    product_id: str | None
+    tier: str | None
+
+
+def silenced(
+    silences: Iterable[SilenceLike], store_id: str, product_id: str | None, tier: str
+) -> bool:
+    """An active silence matches the alert (each of its fields unset or equal)."""
+    return any(
+        (s.store_id is None or s.store_id == store_id)
+        and (s.product_id is None or s.product_id == product_id)
+        and (s.tier is None or s.tier == tier)
+        for s in silences
+    )

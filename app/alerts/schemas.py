@@ -40,11 +40,6 @@ class AlertOut(BaseModel):
         )
 
 
-class AlertPage(BaseModel):
-    items: list[AlertOut] = Field(description="Newest first")
-    next_cursor: str | None
-
-
 class SilenceIn(BaseModel):
     """Hold back sending for matching alerts until a time; states and alerts are still kept."""
 
@@ -91,8 +86,3 @@ class SilenceOut(BaseModel):
             created_at=silence.created_at,
             active=silence.until > now,
         )
-
-
-class SilencePage(BaseModel):
-    items: list[SilenceOut]
-    next_cursor: str | None

@@ -1,4 +1,4 @@
-"""Dependencies declared once: the database, the clock, settings, and key scopes.
+"""Dependencies declared once: the database, the clock, settings, a read session.
 
 All are ``async def``: FastAPI runs a plain ``def`` dependency in a worker thread,
 a hop that costs more than these lookups themselves.
@@ -6,16 +6,12 @@ a hop that costs more than these lookups themselves.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import Depends, Request, Security
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.api.problems import Forbidden, Unauthorized
-from app.auth.keys import Scope, grants, hash_key
-from app.auth.service import KeyCache, Principal, bootstrap_principal, find_principal
 from app.clock import Clock
 from app.config import Settings
 from app.db.engine import Database
@@ -48,45 +44,3 @@ async def read_session(db: DatabaseDep) -> AsyncIterator[AsyncSession]:
 
 
 ReadSessionDep = Annotated[AsyncSession, Depends(read_session)]
-
-_bearer = HTTPBearer(
-    auto_error=False,
-    description="An API key: `Authorization: Bearer rw_…` (scopes ingest, read, admin).",
-)
-
-
-def require(scope: Scope) -> Callable[..., Awaitable[Principal]]:
-    """A dependency that admits keys holding ``scope`` (admin implies all)."""
-
-    async def check(
-        request: Request,
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
-    ) -> Principal:
-        if credentials is None or credentials.scheme.lower() != "bearer":
-            raise Unauthorized("send an API key: Authorization: Bearer <key>", code="missing_key")
-        digest = hash_key(credentials.credentials)
-        cache: KeyCache = request.app.state.key_cache
-        principal = cache.get(digest)
-        if principal is None:
-            settings: Settings = request.app.state.settings
-            bootstrap = settings.bootstrap_admin_key
-            principal = bootstrap_principal(
-                digest, bootstrap.get_secret_value() if bootstrap else None
-            )
-            if principal is None:
-                db: Database = request.app.state.db
-                async with db.read() as session:
-                    principal = await find_principal(session, digest)
-            if principal is None:
-                raise Unauthorized("the API key is unknown or revoked", code="invalid_key")
-            cache.put(digest, principal)
-        if not grants(principal.scopes, scope):
-            raise Forbidden(f"this key lacks the {scope!r} scope", code="insufficient_scope")
-        return principal
-
-    return check
-
-
-IngestKey = Annotated[Principal, Security(require("ingest"))]
-ReadKey = Annotated[Principal, Security(require("read"))]
-AdminKey = Annotated[Principal, Security(require("admin"))]

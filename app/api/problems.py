@@ -1,4 +1,4 @@
-"""One error hierarchy, rendered as application/problem+json (RFC 9457)."""
+"""The error hierarchy of ``app.errors``, rendered as application/problem+json (RFC 9457)."""
 
 from __future__ import annotations
 
@@ -8,18 +8,14 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.errors import AppError, FieldProblem
 
 log = logging.getLogger("refundwatch")
 
 PROBLEM_JSON = "application/problem+json"
-
-
-class FieldProblem(BaseModel):
-    field: str = Field(description="Dotted path of the field at fault, e.g. body.events.0.kind")
-    code: str
-    message: str
 
 
 class Problem(BaseModel):
@@ -31,52 +27,6 @@ class Problem(BaseModel):
     detail: str
     code: str
     errors: list[FieldProblem] | None = None
-
-
-class AppError(Exception):
-    status = 400
-    code = "bad_request"
-    title = "Bad request"
-
-    def __init__(
-        self, detail: str, *, code: str | None = None, errors: list[FieldProblem] | None = None
-    ) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        if code is not None:
-            self.code = code
-        self.errors = errors
-
-
-def field_error(field: str, code: str, detail: str) -> Unprocessable:
-    """A 422 naming the one field at fault, with its code (the common refusal)."""
-    return Unprocessable(
-        detail, code=code, errors=[FieldProblem(field=field, code=code, message=detail)]
-    )
-
-
-class Unauthorized(AppError):
-    status, code, title = 401, "unauthorized", "Unauthorized"
-
-
-class Forbidden(AppError):
-    status, code, title = 403, "forbidden", "Forbidden"
-
-
-class NotFound(AppError):
-    status, code, title = 404, "not_found", "Not found"
-
-
-class Conflict(AppError):
-    status, code, title = 409, "conflict", "Conflict"
-
-
-class Unprocessable(AppError):
-    status, code, title = 422, "validation_error", "Unprocessable content"
-
-
-class PayloadTooLarge(AppError):
-    status, code, title = 413, "payload_too_large", "Payload too large"
 
 
 def problem_response(

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from typing import Annotated
 
-from app.api.deps import AdminKey, ClockDep, DatabaseDep, ReadSessionDep
-from app.api.pagination import CursorQuery, LimitQuery, decode_cursor, encode_cursor, split_page
-from app.api.problems import NotFound, problem_responses
-from app.auth.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut, ApiKeyPage
-from app.auth.service import KeyCache, create_key, list_keys, revoke_key
+from fastapi import APIRouter, Path, Request, Response
+
+from app.api.deps import ClockDep, DatabaseDep, ReadSessionDep
+from app.api.pagination import CursorQuery, LimitQuery, Page, keyset, next_page
+from app.api.problems import problem_responses
+from app.auth.deps import AdminKey
+from app.auth.models import ApiKey
+from app.auth.repository import keys_query
+from app.auth.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut
+from app.auth.service import KeyCache, create_key, revoke_key
+from app.errors import NotFound
 
 router = APIRouter(prefix="/v1/api-keys", tags=["api keys"])
 
@@ -33,19 +39,16 @@ async def create_api_key(
 @router.get(
     "",
     summary="List API keys (never the keys themselves)",
-    response_model=ApiKeyPage,
+    response_model=Page[ApiKeyOut],
     operation_id="list_api_keys",
     responses=problem_responses(401, 403, 422),
 )
 async def list_api_keys(
     _key: AdminKey, session: ReadSessionDep, limit: LimitQuery = 100, cursor: CursorQuery = None
-) -> ApiKeyPage:
-    records = await list_keys(session, after=decode_cursor(cursor, int), limit=limit + 1)
-    records, more = split_page(records, limit)
-    return ApiKeyPage(
-        items=[ApiKeyOut.model_validate(r) for r in records],
-        next_cursor=encode_cursor(records[-1].id) if more else None,
-    )
+) -> Page[ApiKeyOut]:
+    rows = list(await session.scalars(keyset(keys_query(), ApiKey.id, cursor, limit)))
+    records, next_cursor = next_page(rows, limit, lambda r: r.id)
+    return Page(items=[ApiKeyOut.model_validate(r) for r in records], next_cursor=next_cursor)
 
 
 @router.delete(
@@ -53,10 +56,14 @@ async def list_api_keys(
     status_code=204,
     summary="Revoke an API key",
     operation_id="revoke_api_key",
-    responses=problem_responses(401, 403, 404),
+    responses=problem_responses(401, 403, 404, 422),
 )
 async def revoke_api_key(
-    key_id: int, request: Request, _key: AdminKey, db: DatabaseDep, clock: ClockDep
+    key_id: Annotated[int, Path(ge=1, le=2**31 - 1, description="The key's id")],
+    request: Request,
+    _key: AdminKey,
+    db: DatabaseDep,
+    clock: ClockDep,
 ) -> Response:
     async with db.transaction() as session:
         if not await revoke_key(session, key_id, clock.now()):

@@ -8,9 +8,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth import repository
 from app.auth.keys import display_prefix, generate_key, hash_key
 from app.auth.models import ApiKey
 
@@ -58,13 +58,7 @@ def bootstrap_principal(presented: bytes, bootstrap_key: str | None) -> Principa
 
 
 async def find_principal(session: AsyncSession, digest: bytes) -> Principal | None:
-    row = (
-        await session.execute(
-            select(ApiKey.id, ApiKey.name, ApiKey.scopes).where(
-                ApiKey.key_hash == digest, ApiKey.revoked_at.is_(None)
-            )
-        )
-    ).first()
+    row = await repository.find_active(session, digest)
     if row is None:
         return None
     return Principal(key_id=row.id, name=row.name, scopes=frozenset(row.scopes))
@@ -83,22 +77,8 @@ async def create_key(
         created_at=now,
         revoked_at=None,
     )
-    session.add(record)
-    await session.flush()
-    return record, key
+    return await repository.insert_key(session, record), key
 
 
 async def revoke_key(session: AsyncSession, key_id: int, now: datetime) -> bool:
-    result = await session.execute(
-        update(ApiKey)
-        .where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None))
-        .values(revoked_at=now)
-    )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
-
-
-async def list_keys(session: AsyncSession, *, after: int | None, limit: int) -> list[ApiKey]:
-    query = select(ApiKey).order_by(ApiKey.id).limit(limit)
-    if after is not None:
-        query = query.where(ApiKey.id > after)
-    return list((await session.scalars(query)).all())
+    return await repository.revoke(session, key_id, now)

@@ -6,7 +6,9 @@ from datetime import date
 
 from pydantic import BaseModel, Field
 
-from app.risk.tiers import TierVerdict
+from app.api.pagination import Page
+from app.figures.rules import WindowFigures
+from app.policies.tiers import TierVerdict, quality_refund_rate
 
 
 class TierStatus(BaseModel):
@@ -34,6 +36,17 @@ class TierStatus(BaseModel):
             refunds_until_breach=verdict.refunds_until_breach,
             orders_to_recover=verdict.orders_to_recover,
         )
+
+
+def figure_fields(figures: WindowFigures) -> dict[str, object]:
+    """The fields of :class:`FigureFields` for these window figures (the rate derived)."""
+    return {
+        "orders": figures.orders,
+        "quality_refunds": figures.quality_refunds,
+        "applied_quality_refunds": figures.applied_quality_refunds,
+        "pending_quality_refunds": figures.pending_quality_refunds,
+        "quality_refund_rate": quality_refund_rate(figures.quality_refunds, figures.orders),
+    }
 
 
 class FigureFields(BaseModel):
@@ -66,12 +79,12 @@ class ProductMetrics(FigureFields):
     tiers: list[TierStatus] = Field(description="The product-scope tiers (delisting 下架)")
 
 
-class ProductPage(BaseModel):
+class ProductPage(Page[ProductMetrics]):
+    """Worst first: state, then headroom, then count."""
+
     store_id: str
     as_of: date
     window_days: int
-    items: list[ProductMetrics] = Field(description="Worst first: state, then headroom, then count")
-    next_cursor: str | None
 
 
 class HistoryPoint(FigureFields):
@@ -108,8 +121,6 @@ class RefundItem(BaseModel):
     why: str = Field(description="Why it counts or not, in one line")
 
 
-class RefundPage(BaseModel):
+class RefundPage(Page[RefundItem]):
     store_id: str
     as_of: date
-    items: list[RefundItem]
-    next_cursor: str | None

@@ -1,244 +1,217 @@
-"""Reading the figures: a window sum touches at most window_days rows per scope."""
+"""Reading the figures: a store's metrics, its history, its products, its refunds.
+
+Every read touches at most ``window_days`` daily rows per scope (DESIGN §9),
+except the refund list, which reads the refunds requested in the window.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import date, timedelta
-from decimal import Decimal
-from functools import lru_cache
-from typing import Any
+from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy import and_, bindparam, column, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.dialect import is_postgres
-from app.figures.models import STORE_SCOPE, DailyFigures
-from app.risk.tiers import TierRule, TierVerdict, WarnSettings, evaluate_tiers
-from app.stores.service import StoreContext
-
-
-@dataclass(frozen=True, slots=True)
-class WindowFigures:
-    orders: int = 0
-    applied_quality_refunds: int = 0
-    quality_refunds: int = 0
-    pending_quality_refunds: int = 0
-
-    @property
-    def has_data(self) -> bool:
-        return any((self.orders, self.applied_quality_refunds, self.quality_refunds))
-
-
-EMPTY = WindowFigures()
-
-# The windows of many scopes as one fixed-shape relation (PostgreSQL arrays).
-_WINDOWS = text(
-    "SELECT * FROM unnest(CAST(:w_store AS varchar[]), CAST(:w_scope AS varchar[]), "
-    "CAST(:w_start AS date[]), CAST(:w_end AS date[])) "
-    "AS t(store_id, product_id, start_day, end_day)"
-).columns(column("store_id"), column("product_id"), column("start_day"), column("end_day"))
-
-_SUMS = (
-    func.sum(DailyFigures.orders),
-    func.sum(DailyFigures.applied_quality_refunds),
-    func.sum(DailyFigures.quality_refunds),
-    func.sum(DailyFigures.pending_quality_refunds),
+from app.api.pagination import decode_cursor, encode_cursor, invalid_cursor, offset_page
+from app.errors import field_error
+from app.events.fold import RefundState
+from app.events.vocabulary import OUTCOME_BY_STAGE, STAGE_NAMES
+from app.figures import repository
+from app.figures.models import STORE_SCOPE
+from app.figures.rules import (
+    WindowFigures,
+    is_counted_quality_refund,
+    is_quality_refund,
+    sliding_windows,
 )
+from app.figures.schemas import (
+    HistoryPoint,
+    MetricsHistory,
+    ProductMetrics,
+    ProductPage,
+    RefundItem,
+    RefundPage,
+    StoreMetrics,
+    TierStatus,
+    figure_fields,
+)
+from app.policies.tiers import STATE_SEVERITY
+from app.stores.rules import StoreContext
+
+MAX_HISTORY_DAYS = 400
 
 
-def _figures(row: Any) -> WindowFigures:
-    return WindowFigures(*(int(v or 0) for v in row))
-
-
-async def window_figures(
-    session: AsyncSession,
-    store_id: str,
-    start: date,
-    end: date,
-    scopes: Sequence[str] | None = None,
-) -> dict[str, WindowFigures]:
-    """Window sums per scope ("" = the store); all scopes with rows when scopes is None."""
-    query = (
-        select(DailyFigures.product_id, *_SUMS)
-        .where(
-            DailyFigures.store_id == store_id,
-            DailyFigures.day >= start,
-            DailyFigures.day <= end,
-        )
-        .group_by(DailyFigures.product_id)
+async def store_metrics(session: AsyncSession, ctx: StoreContext, as_of: date) -> StoreMetrics:
+    figures = await repository.store_window(session, ctx, as_of)
+    return StoreMetrics(
+        store_id=ctx.store_id,
+        as_of=as_of,
+        window_days=ctx.window_days,
+        window_start=ctx.window(as_of)[0],
+        tiers=[
+            TierStatus.of(v)
+            for v in ctx.policy.verdicts(figures.orders, figures.quality_refunds, "store")
+        ],
+        **figure_fields(figures),
     )
-    if scopes is not None:
-        if not scopes:
-            return {}
-        query = query.where(DailyFigures.product_id.in_(scopes))
-    rows = await session.execute(query)
-    return {row[0]: _figures(row[1:]) for row in rows}
 
 
-_STORE_WINDOW = select(*_SUMS).where(
-    DailyFigures.store_id == bindparam("store_id"),
-    DailyFigures.product_id == STORE_SCOPE,
-    DailyFigures.day >= bindparam("start"),
-    DailyFigures.day <= bindparam("end"),
-)
+async def metrics_history(
+    session: AsyncSession, ctx: StoreContext, first: date | None, last: date
+) -> MetricsHistory:
+    first = first or last - timedelta(days=29)
+    if first > last or (last - first).days >= MAX_HISTORY_DAYS:
+        raise field_error(
+            "query.from",
+            "invalid_range",
+            f"from must be on or before to, and the range at most {MAX_HISTORY_DAYS} days",
+        )
+    series = await repository.daily_series(
+        session, ctx.store_id, STORE_SCOPE, first - timedelta(days=ctx.window_days - 1), last
+    )
+    return MetricsHistory(
+        store_id=ctx.store_id,
+        window_days=ctx.window_days,
+        points=[
+            HistoryPoint(day=day, **figure_fields(f))
+            for day, f in sliding_windows(series, first, last, ctx.window_days)
+        ],
+    )
 
 
-async def store_window(session: AsyncSession, ctx: StoreContext, as_of: date) -> WindowFigures:
-    """The store's figures for the window ending on ``as_of`` (a statement built once)."""
+def product_metrics(ctx: StoreContext, product_id: str, f: WindowFigures) -> ProductMetrics:
+    return ProductMetrics(
+        product_id=product_id,
+        tiers=[
+            TierStatus.of(v) for v in ctx.policy.verdicts(f.orders, f.quality_refunds, "product")
+        ],
+        **figure_fields(f),
+    )
+
+
+def worst_first(item: ProductMetrics) -> tuple[int, int, int, str]:
+    """Breached, then approaching; then fewest refunds until breach; then most refunds."""
+    severity = max((STATE_SEVERITY[t.state] for t in item.tiers), default=0)  # type: ignore[index]
+    headroom = min(
+        (t.refunds_until_breach for t in item.tiers if t.refunds_until_breach is not None),
+        default=1 << 30,
+    )
+    return (-severity, headroom, -item.quality_refunds, item.product_id)
+
+
+async def product_list(
+    session: AsyncSession, ctx: StoreContext, as_of: date, *, limit: int, cursor: str | None
+) -> ProductPage:
     start, end = ctx.window(as_of)
-    row = (
-        await session.execute(_STORE_WINDOW, {"store_id": ctx.store_id, "start": start, "end": end})
-    ).one()
-    return _figures(row)
-
-
-@lru_cache(maxsize=1)
-def _windows_query() -> Any:
-    """PostgreSQL: the windows of many scopes joined as one array relation (built once)."""
-    w = _WINDOWS.subquery("w")
-    on = and_(
-        DailyFigures.store_id == w.c.store_id,
-        DailyFigures.product_id == w.c.product_id,
-        DailyFigures.day >= w.c.start_day,
-        DailyFigures.day <= w.c.end_day,
-    )
-    return (
-        select(DailyFigures.store_id, DailyFigures.product_id, *_SUMS)
-        .join(w, on)
-        .group_by(DailyFigures.store_id, DailyFigures.product_id)
-    )
-
-
-async def window_figures_many(
-    session: AsyncSession, windows: Sequence[tuple[str, Sequence[str], date, date]]
-) -> dict[tuple[str, str], WindowFigures]:
-    """Window sums for several (store, scopes, start, end) at once: one statement."""
-    flat = [
-        (store_id, scope, start, end)
-        for store_id, scopes, start, end in windows
-        for scope in scopes
+    scopes = await repository.window_figures(session, ctx.store_id, start, end)
+    items = [
+        product_metrics(ctx, product_id, f)
+        for product_id, f in scopes.items()
+        if product_id != STORE_SCOPE and f.has_data
     ]
-    if not flat:
-        return {}
-    if is_postgres(session):
-        query = _windows_query()
-        params: dict[str, Any] = {
-            "w_store": [f[0] for f in flat],
-            "w_scope": [f[1] for f in flat],
-            "w_start": [f[2] for f in flat],
-            "w_end": [f[3] for f in flat],
-        }
+    items.sort(key=worst_first)
+    page, next_cursor = offset_page(items, cursor, limit)
+    return ProductPage(
+        store_id=ctx.store_id,
+        as_of=as_of,
+        window_days=ctx.window_days,
+        items=page,
+        next_cursor=next_cursor,
+    )
+
+
+def _refund_position(cursor: str | None) -> tuple[datetime, str] | None:
+    """(requested_at, refund_id) of the last refund of the previous page."""
+    position = decode_cursor(cursor, list)
+    if position is None:
+        return None
+    match position:
+        case [str(at_text), str(refund_id)]:
+            try:
+                at = datetime.fromisoformat(at_text)
+            except ValueError:
+                raise invalid_cursor() from None
+            if at.tzinfo is not None:
+                return at, refund_id
+    raise invalid_cursor()
+
+
+async def refund_list(
+    session: AsyncSession,
+    ctx: StoreContext,
+    as_of: date,
+    *,
+    quality: bool | None,
+    outcome: str | None,
+    pending: bool | None,
+    limit: int,
+    cursor: str | None,
+) -> RefundPage:
+    start, end = ctx.window(as_of)
+    lower = datetime.combine(start, time(), ctx.tz).astimezone(UTC)
+    upper = datetime.combine(end + timedelta(days=1), time(), ctx.tz).astimezone(UTC)
+    rows = await repository.refunds_requested(
+        session,
+        ctx,
+        lower,
+        upper,
+        start=start,
+        end=end,
+        quality=quality,
+        outcome=outcome,
+        pending=pending,
+        after=_refund_position(cursor),
+        limit=limit + 1,
+    )
+    items = [refund_item(ctx, row, start, end) for row in rows[:limit]]
+    last = rows[limit - 1].refund if len(rows) > limit else None
+    return RefundPage(
+        store_id=ctx.store_id,
+        as_of=as_of,
+        items=items,
+        next_cursor=encode_cursor([last.requested_at.isoformat(), last.refund_id])
+        if last is not None and last.requested_at is not None
+        else None,
+    )
+
+
+def refund_item(ctx: StoreContext, row: repository.RefundRow, start: date, end: date) -> RefundItem:
+    """One refund with what it does to the figures, and why, in one line."""
+    refund: RefundState = row.refund
+    reason = refund.reason(ctx.policy.reason_basis)
+    is_quality = is_quality_refund(refund, ctx.policy)
+    counted = is_counted_quality_refund(refund, ctx.policy)
+    requested_on = refund.requested_at.astimezone(ctx.tz).date() if refund.requested_at else None
+    order_in_window = row.order_quality_day is not None and start <= row.order_quality_day <= end
+    counts_for_order = counted and order_in_window and requested_on == row.order_quality_day
+    pending = bool(counted and refund.is_open and row.order_pending and order_in_window)
+    outcome = OUTCOME_BY_STAGE.get(refund.stage, "open") if refund.stage is not None else "open"
+    if not is_quality:
+        why = f"not a quality refund (reason {reason})"
+    elif refund.appeal == "upheld":
+        why = "excluded: the seller's appeal was upheld"
+    elif outcome in ("rejected", "withdrawn"):
+        why = f"excluded: {outcome}"
+    elif counts_for_order:
+        why = "counts: the order's earliest counted quality refund" + (
+            "; still open, can be turned" if pending else ""
+        )
+    elif order_in_window:
+        why = "counted, but its order already counts through an earlier refund"
     else:
-        params = {}
-        query = (
-            select(DailyFigures.store_id, DailyFigures.product_id, *_SUMS)
-            .where(
-                or_(
-                    *(
-                        and_(
-                            DailyFigures.store_id == store_id,
-                            DailyFigures.product_id.in_(scopes),
-                            DailyFigures.day >= start,
-                            DailyFigures.day <= end,
-                        )
-                        for store_id, scopes, start, end in windows
-                        if scopes
-                    )
-                )
-            )
-            .group_by(DailyFigures.store_id, DailyFigures.product_id)
-        )
-    rows = await session.execute(query, params)
-    return {(row[0], row[1]): _figures(row[2:]) for row in rows}
-
-
-async def daily_series(
-    session: AsyncSession, store_id: str, scope: str, start: date, end: date
-) -> dict[date, WindowFigures]:
-    rows = await session.execute(
-        select(
-            DailyFigures.day,
-            DailyFigures.orders,
-            DailyFigures.applied_quality_refunds,
-            DailyFigures.quality_refunds,
-            DailyFigures.pending_quality_refunds,
-        ).where(
-            DailyFigures.store_id == store_id,
-            DailyFigures.product_id == scope,
-            DailyFigures.day >= start,
-            DailyFigures.day <= end,
-        )
-    )
-    return {row[0]: _figures(row[1:]) for row in rows}
-
-
-def sliding_windows(
-    series: dict[date, WindowFigures], first: date, last: date, window_days: int
-) -> list[tuple[date, WindowFigures]]:
-    """One window sum per day from first to last, from the daily series (pure)."""
-    points: list[tuple[date, WindowFigures]] = []
-    totals = [0, 0, 0, 0]
-    day = first - timedelta(days=window_days - 1)
-    while day < first:
-        _add(totals, series.get(day), 1)
-        day += timedelta(days=1)
-    day = first
-    while day <= last:
-        _add(totals, series.get(day), 1)
-        _add(totals, series.get(day - timedelta(days=window_days)), -1)
-        points.append((day, WindowFigures(*totals)))
-        day += timedelta(days=1)
-    return points
-
-
-def _add(totals: list[int], figures: WindowFigures | None, sign: int) -> None:
-    if figures is None:
-        return
-    totals[0] += sign * figures.orders
-    totals[1] += sign * figures.applied_quality_refunds
-    totals[2] += sign * figures.quality_refunds
-    totals[3] += sign * figures.pending_quality_refunds
-
-
-def tier_rules(ctx: StoreContext) -> tuple[TierRule, ...]:
-    """The policy's lines as rules (built once per distinct policy: this is on the hot path)."""
-    return _rules(
-        tuple(
-            (t["tier"], t["scope"], str(t["rate_threshold"]), int(t["min_count"]))
-            for t in ctx.tiers
-        )
-    )
-
-
-@lru_cache(maxsize=256)
-def _rules(spec: tuple[tuple[str, str, str, int], ...]) -> tuple[TierRule, ...]:
-    return tuple(
-        TierRule(
-            tier=tier,  # type: ignore[arg-type]
-            scope=scope,  # type: ignore[arg-type]
-            rate_threshold=Decimal(threshold),
-            min_count=min_count,
-        )
-        for tier, scope, threshold, min_count in spec
-    )
-
-
-def warn_settings(ctx: StoreContext) -> WarnSettings:
-    return _warn(ctx.warn_ratio, ctx.warn_headroom, ctx.min_orders)
-
-
-@lru_cache(maxsize=256)
-def _warn(ratio: Decimal, headroom: int, min_orders: int) -> WarnSettings:
-    return WarnSettings(warn_ratio=ratio, warn_headroom=headroom, min_orders=min_orders)
-
-
-def verdicts(ctx: StoreContext, figures: WindowFigures, scope: str) -> list[TierVerdict]:
-    """The tiers of one scope ("store" or "product") for these figures: pure."""
-    return evaluate_tiers(
-        figures.orders,
-        figures.quality_refunds,
-        tier_rules(ctx),
-        warn_settings(ctx),
-        "store" if scope == "store" else "product",
+        why = "counted, but its order counts on a day outside this window"
+    return RefundItem(
+        refund_id=refund.refund_id,
+        order_id=refund.order_id,
+        product_id=row.order_product_id or refund.product_id,
+        kind=refund.kind,
+        reason=reason,
+        requested_at=refund.requested_at.isoformat() if refund.requested_at else None,
+        requested_on=requested_on,
+        outcome=outcome,
+        stage=STAGE_NAMES.get(refund.stage) if refund.stage is not None else None,
+        appeal=refund.appeal,
+        quality=is_quality,
+        counted=counted,
+        counts_for_order=counts_for_order,
+        pending=pending,
+        why=why,
     )

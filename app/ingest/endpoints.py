@@ -1,4 +1,4 @@
-"""POST /v1/events: the only way events come in."""
+"""POST /v1/events: the HTTP door to the ingest road."""
 
 from __future__ import annotations
 
@@ -6,24 +6,16 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel, Field
 
-from app.api.deps import IngestKey
-from app.api.problems import PayloadTooLarge, Unprocessable, field_error, problem_responses
+from app.api.problems import problem_responses
+from app.auth.deps import IngestKey
 from app.clock import Clock
 from app.config import Settings
+from app.errors import PayloadTooLarge, Unprocessable, field_error
+from app.events.schemas import INGEST_EXAMPLE, MAX_EVENTS, IngestAnswer
 from app.ingest.group_commit import IngestCommitter
-from app.ingest.schemas import INGEST_EXAMPLE, EventIn, IngestAnswer
 
 router = APIRouter(prefix="/v1", tags=["events"])
-
-MAX_EVENTS = 1000
-
-
-class EventBatch(BaseModel):
-    """The request body: 1 to 1000 events (documentation only; each event is validated alone)."""
-
-    events: list[EventIn] = Field(min_length=1, max_length=MAX_EVENTS)
 
 
 async def _read_body(request: Request, limit: int) -> bytes:

@@ -1,5 +1,7 @@
 """Group commit: the ingest requests waiting in one process share one transaction.
 
+It only batches and retries around the road (:func:`app.ingest.road.ingest`).
+
 Every ingest is one transaction that folds its events and re-evaluates the
 scopes they touch (DESIGN §2–§5). Run side by side, the transactions of one
 process only wait for each other: a store cluster's batches lock the same
@@ -38,9 +40,9 @@ from sqlalchemy.exc import DBAPIError
 from app.config import Settings
 from app.db.dialect import is_retryable
 from app.db.engine import Database
-from app.ingest.schemas import IngestAnswer
-from app.ingest.service import ValidatedBatch, ingest_batch, validate_batch
-from app.risk.evaluation import evaluate_scopes
+from app.events.schemas import IngestAnswer
+from app.events.validation import ValidatedBatch, validate_batch
+from app.ingest import road
 
 DEADLOCK_RETRIES = 3
 
@@ -155,14 +157,9 @@ class IngestCommitter:
         for attempt in range(1, DEADLOCK_RETRIES + 1):
             try:
                 async with self._db.transaction() as session:
-                    answer, outcome = await ingest_batch(
+                    outcome = await road.ingest(
                         session, batch, now=now, default_timezone=self._default_timezone
                     )
-                    if outcome.touched_scopes:
-                        await evaluate_scopes(
-                            session, outcome.contexts, outcome.touched_scopes, now=now
-                        )
-                    enqueued = session.info.get("deliveries_enqueued", 0)
                 break
             except DBAPIError as exc:
                 # All of it rolled back (a deadlock is possible only when a refund's
@@ -170,9 +167,9 @@ class IngestCommitter:
                 if attempt == DEADLOCK_RETRIES or not is_retryable(exc):
                     raise
         self.transactions += 1
-        if enqueued and self._on_deliveries is not None:
+        if outcome.deliveries_enqueued and self._on_deliveries is not None:
             self._on_deliveries()  # committed: deliver now, not at the next poll
-        return answer
+        return outcome.answer
 
 
 def _settle(

@@ -2,43 +2,39 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from fastapi import APIRouter
 
-from fastapi import APIRouter, Path
-
-from app.api.deps import AdminKey, ClockDep, DatabaseDep, ReadKey, ReadSessionDep
-from app.api.pagination import CursorQuery, LimitQuery, decode_cursor, encode_cursor, split_page
-from app.api.problems import field_error, problem_responses
-from app.risk.evaluation import lock_store_for_edit, refresh_store
-from app.risk.models import Policy
+from app.api.deps import ClockDep, DatabaseDep, ReadSessionDep
+from app.api.pagination import CursorQuery, LimitQuery, Page, keyset, next_page
+from app.api.problems import problem_responses
+from app.auth.deps import AdminKey, ReadKey
+from app.stores.deps import StoreDep, StoreIdPath
 from app.stores.models import Store
-from app.stores.schemas import StoreOut, StorePage, StorePatch
-from app.stores.service import get_store_or_404, list_contexts
+from app.stores.repository import contexts_page_query, read_contexts
+from app.stores.rules import StoreContext
+from app.stores.schemas import StoreOut, StorePatch
+from app.stores.service import patch_store as patch_store_use_case
 
 router = APIRouter(prefix="/v1/stores", tags=["stores"])
-
-StoreIdPath = Annotated[
-    str, Path(description="The store's id", examples=["s1"], max_length=64, min_length=1)
-]
 
 
 @router.get(
     "",
     summary="List stores",
-    response_model=StorePage,
+    response_model=Page[StoreOut],
     operation_id="list_stores",
     responses=problem_responses(401, 403, 422),
 )
 async def list_stores(
     _key: ReadKey, session: ReadSessionDep, limit: LimitQuery = 100, cursor: CursorQuery = None
-) -> StorePage:
-    after = decode_cursor(cursor, str)
-    contexts = await list_contexts(session, after=after, limit=limit + 1)
-    contexts, more = split_page(contexts, limit)
-    return StorePage(
-        items=[StoreOut.of(c) for c in contexts],
-        next_cursor=encode_cursor(contexts[-1].store_id) if more else None,
-    )
+) -> Page[StoreOut]:
+    query = keyset(contexts_page_query(), Store.store_id, cursor, limit, kind=str)
+    contexts, next_cursor = next_page(await read_contexts(session, query), limit, _store_key)
+    return Page(items=[StoreOut.model_validate(c) for c in contexts], next_cursor=next_cursor)
+
+
+def _store_key(ctx: StoreContext) -> str:
+    return ctx.store_id
 
 
 @router.get(
@@ -48,8 +44,8 @@ async def list_stores(
     operation_id="get_store",
     responses=problem_responses(401, 403, 404),
 )
-async def get_store(store_id: StoreIdPath, _key: ReadKey, session: ReadSessionDep) -> StoreOut:
-    return StoreOut.of(await get_store_or_404(session, store_id))
+async def get_store(_key: ReadKey, ctx: StoreDep) -> StoreOut:
+    return StoreOut.model_validate(ctx)
 
 
 @router.patch(
@@ -68,21 +64,8 @@ async def get_store(store_id: StoreIdPath, _key: ReadKey, session: ReadSessionDe
 async def patch_store(
     store_id: StoreIdPath, patch: StorePatch, _key: AdminKey, db: DatabaseDep, clock: ClockDep
 ) -> StoreOut:
-    now = clock.now()
     async with db.transaction() as session:
-        await lock_store_for_edit(session, [store_id])
-        before = await get_store_or_404(session, store_id)
-        store = await session.get(Store, store_id, with_for_update=True)
-        assert store is not None
-        if patch.policy_id is not None and await session.get(Policy, patch.policy_id) is None:
-            raise field_error("body.policy_id", "unknown_policy", f"no policy {patch.policy_id}")
-        fields = patch.model_dump(exclude_unset=True)
-        for name, value in fields.items():
-            if name != "name" and value is None:
-                continue
-            setattr(store, name, value)
-        store.updated_at = now
-        await session.flush()
-        after = await get_store_or_404(session, store_id)
-        await refresh_store(session, before, after, now)
-    return StoreOut.of(after)
+        after = await patch_store_use_case(
+            session, store_id, patch.model_dump(exclude_unset=True), clock.now()
+        )
+    return StoreOut.model_validate(after)

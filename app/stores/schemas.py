@@ -7,10 +7,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from app.stores.service import StoreContext
-
 
 class StoreOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     store_id: str
     name: str | None
     timezone: str = Field(
@@ -20,23 +20,6 @@ class StoreOut(BaseModel):
     window_days: int
     created_at: datetime
     updated_at: datetime
-
-    @classmethod
-    def of(cls, ctx: StoreContext) -> StoreOut:
-        return cls(
-            store_id=ctx.store_id,
-            name=ctx.name,
-            timezone=ctx.timezone,
-            policy_id=ctx.policy_id,
-            window_days=ctx.window_days,
-            created_at=ctx.created_at,
-            updated_at=ctx.updated_at,
-        )
-
-
-class StorePage(BaseModel):
-    items: list[StoreOut]
-    next_cursor: str | None
 
 
 class StorePatch(BaseModel):

@@ -27,7 +27,8 @@ All functions are pure: the caller passes times and secrets.
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
@@ -35,7 +36,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
 
-from app.risk.advice import REASON_LABELS_ZH, TIER_LABELS_ZH
+from app.events.vocabulary import REASON_LABELS_ZH
+from app.policies.tiers import TIER_LABELS_ZH
 from app.webhooks.signing import feishu_sign
 
 __all__ = [
@@ -44,6 +46,7 @@ __all__ = [
     "FORMATS",
     "MAX_PENDING_SHOWN",
     "REASON_LABELS",
+    "ROBOTS",
     "ROBOT_FORMATS",
     "STATE_LABELS",
     "TIER_LABELS",
@@ -542,20 +545,12 @@ def _dumps(payload: Mapping[str, Any]) -> bytes:
 # --------------------------------------------------------------------------- robots
 
 
-def dingtalk_body(alerts: Sequence[Mapping[str, Any]]) -> bytes:
-    """DingTalk custom robot markdown message for one alert, or a digest of several.
+def _markdown_envelope(title_key: str | None, text_key: str) -> Callable[..., bytes]:
+    def envelope(title: str, text: str, _template: str, _secret: str | None, _ts: int) -> bytes:
+        markdown = {title_key: title, text_key: text} if title_key else {text_key: text}
+        return _dumps({"msgtype": "markdown", "markdown": markdown})
 
-    Blocks are separated by blank lines: DingTalk's markdown does not break on a
-    single newline. ``title`` is what shows in the chat list and notifications.
-    """
-    title, text = _compose(alerts, "\n\n", DINGTALK_MAX_TEXT_BYTES, "### ")
-    return _dumps({"msgtype": "markdown", "markdown": {"title": title, "text": text}})
-
-
-def wecom_body(alerts: Sequence[Mapping[str, Any]]) -> bytes:
-    """WeCom group robot markdown message; content ≤ 4096 bytes of UTF-8."""
-    _, text = _compose(alerts, "\n", WECOM_MAX_CONTENT_BYTES, "### ")
-    return _dumps({"msgtype": "markdown", "markdown": {"content": text}})
+    return envelope
 
 
 def _feishu_payload(
@@ -574,20 +569,41 @@ def _feishu_payload(
     return _dumps(payload)
 
 
-def feishu_body(
-    alerts: Sequence[Mapping[str, Any]], *, secret: str | None, timestamp_s: int
-) -> bytes:
-    """Feishu custom bot interactive card; signed when the bot has a secret.
+@dataclass(frozen=True, slots=True)
+class RobotFormat:
+    """How one group robot takes a message: line separator, size limit, envelope.
 
-    The title goes in the card header (coloured by the worst state), the facts in
-    a markdown element. ``timestamp`` (a string of Unix seconds) and ``sign`` are
-    added when ``secret`` is set; Feishu accepts them for an hour.
+    ``envelope(title, markdown, colour, secret, timestamp_s)`` wraps the rendered
+    markdown in the robot's JSON. DingTalk signs in the URL, Feishu in the body
+    (so its envelope uses the secret), WeCom not at all.
     """
-    title, text = _compose(alerts, "\n", FEISHU_MAX_CONTENT_BYTES, "")
-    states = [str(alert.get("state")) for alert in alerts]
-    worst = min(states, key=lambda state: _SEVERITY.get(state, 2))
-    template = _FEISHU_TEMPLATES.get(worst, "blue")
-    return _feishu_payload(title, text, template, secret, timestamp_s)
+
+    separator: str
+    max_bytes: int
+    heading: str
+    envelope: Callable[[str, str, str, str | None, int], bytes]
+
+
+ROBOTS: Final[Mapping[str, RobotFormat]] = {
+    # DingTalk's markdown does not break on a single newline: blocks need blank lines.
+    # ``title`` is what shows in the chat list and notifications.
+    "dingtalk": RobotFormat(
+        "\n\n", DINGTALK_MAX_TEXT_BYTES, "### ", _markdown_envelope("title", "text")
+    ),
+    "wecom": RobotFormat(
+        "\n", WECOM_MAX_CONTENT_BYTES, "### ", _markdown_envelope(None, "content")
+    ),
+    # Feishu: the title goes in the card header (coloured by the worst state).
+    "feishu": RobotFormat("\n", FEISHU_MAX_CONTENT_BYTES, "", _feishu_payload),
+}
+"""Every group-robot format: one table, so a new channel is one more row."""
+
+
+def _robot(format: str) -> RobotFormat:
+    robot = ROBOTS.get(format)
+    if robot is None:
+        raise ValueError(f"{format!r} is not a group-robot format ({', '.join(ROBOT_FORMATS)})")
+    return robot
 
 
 def render_robot(
@@ -597,18 +613,34 @@ def render_robot(
     secret: str | None = None,
     timestamp_s: int = 0,
 ) -> bytes:
-    """Dispatch to the robot renderer of ``format`` (DingTalk signs in the URL).
+    """The robot message of ``format`` for one alert, or a digest of several.
 
     Raises:
         ValueError: ``format`` is not a robot format.
     """
-    if format == "dingtalk":
-        return dingtalk_body(alerts)
-    if format == "wecom":
-        return wecom_body(alerts)
-    if format == "feishu":
-        return feishu_body(alerts, secret=secret, timestamp_s=timestamp_s)
-    raise ValueError(f"{format!r} is not a group-robot format ({', '.join(ROBOT_FORMATS)})")
+    robot = _robot(format)
+    title, text = _compose(alerts, robot.separator, robot.max_bytes, robot.heading)
+    states = [str(alert.get("state")) for alert in alerts]
+    worst = min(states, key=lambda state: _SEVERITY.get(state, 2))
+    template = _FEISHU_TEMPLATES.get(worst, "blue")
+    return robot.envelope(title, text, template, secret, timestamp_s)
+
+
+def dingtalk_body(alerts: Sequence[Mapping[str, Any]]) -> bytes:
+    """DingTalk custom robot markdown message for one alert, or a digest of several."""
+    return render_robot("dingtalk", alerts)
+
+
+def wecom_body(alerts: Sequence[Mapping[str, Any]]) -> bytes:
+    """WeCom group robot markdown message; content ≤ 4096 bytes of UTF-8."""
+    return render_robot("wecom", alerts)
+
+
+def feishu_body(
+    alerts: Sequence[Mapping[str, Any]], *, secret: str | None, timestamp_s: int
+) -> bytes:
+    """Feishu custom bot interactive card; signed when the bot has a secret (for an hour)."""
+    return render_robot("feishu", alerts, secret=secret, timestamp_s=timestamp_s)
 
 
 # --------------------------------------------------------------------------- test ping
@@ -645,19 +677,16 @@ def test_message(
             "subscription_id": subscription_id,
         }
         return standard_body("webhook.test", now, data)
+    if format not in ROBOTS:
+        raise ValueError(f"unknown webhook format {format!r} ({', '.join(FORMATS)})")
+    robot = ROBOTS[format]
     local = now.astimezone(ZoneInfo(_DEFAULT_TZ))
     lines = [*_TEST_LINES, f"时间：{local:%Y-%m-%d %H:%M}（北京时间）"]
     if subscription_id:
         lines.append(f"订阅：{_clean(subscription_id)}")
-    if format == "dingtalk":
-        text = "\n\n".join([f"### {_TEST_TITLE}", *lines])
-        return _dumps({"msgtype": "markdown", "markdown": {"title": _TEST_TITLE, "text": text}})
-    if format == "wecom":
-        content = "\n".join([f"### {_TEST_TITLE}", *lines])
-        return _dumps({"msgtype": "markdown", "markdown": {"content": content}})
-    if format == "feishu":
-        return _feishu_payload(_TEST_TITLE, "\n".join(lines), "blue", secret, int(now.timestamp()))
-    raise ValueError(f"unknown webhook format {format!r} ({', '.join(FORMATS)})")
+    head = [f"{robot.heading}{_TEST_TITLE}"] if robot.heading else []
+    text = robot.separator.join([*head, *lines])
+    return robot.envelope(_TEST_TITLE, text, "blue", secret, int(now.timestamp()))
 
 
 # Not a pytest test, even when a test module imports it by name.

@@ -102,11 +102,6 @@ class WebhookCreated(WebhookOut):
     secret: str | None = Field(description="The signing secret: shown only now")
 
 
-class WebhookPage(BaseModel):
-    items: list[WebhookOut]
-    next_cursor: str | None
-
-
 class AttemptOut(BaseModel):
     attempted_at: datetime
     status_code: int | None
@@ -159,11 +154,6 @@ class DeliveryOut(BaseModel):
             delivered_at=d.delivered_at,
             attempt_log=[AttemptOut.of(a) for a in attempts],
         )
-
-
-class DeliveryPage(BaseModel):
-    items: list[DeliveryOut]
-    next_cursor: str | None
 
 
 class RecoverIn(BaseModel):

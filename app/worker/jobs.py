@@ -12,15 +12,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, text, update
+from sqlalchemy import text
 
-from app.alerts.models import AlertState
-from app.alerts.rules import AT_RISK, reminder_due
+from app.alerts.repository import states_at_risk
+from app.alerts.rules import reminder_due
 from app.db.dialect import lock_key
 from app.db.engine import Database
-from app.risk.evaluation import evaluate_scopes, lock_store_for_reading, scopes_to_review
-from app.stores.models import Store
-from app.stores.service import load_context, load_contexts, zone
+from app.ingest.road import lock_stores_for_reading, reevaluate, reevaluate_store
+from app.stores.repository import load_context, load_contexts, mark_evaluated, store_days
+from app.stores.rules import zone
 
 log = logging.getLogger("refundwatch.worker")
 
@@ -52,9 +52,7 @@ async def singleton(db: Database, name: str) -> AsyncIterator[bool]:
 async def slide_windows(db: Database, now: datetime) -> int:
     """Re-evaluate every store whose local day changed since its last full evaluation."""
     async with db.transaction() as session:
-        rows = (
-            await session.execute(select(Store.store_id, Store.timezone, Store.evaluated_on))
-        ).all()
+        rows = await store_days(session)
     due = [
         r.store_id
         for r in rows
@@ -62,44 +60,34 @@ async def slide_windows(db: Database, now: datetime) -> int:
     ]
     for store_id in due:
         async with db.transaction() as session:
-            await lock_store_for_reading(session, [store_id])
+            await lock_stores_for_reading(session, [store_id])
             ctx = await load_context(session, store_id)
             if ctx is None:
                 continue
-            scopes = await scopes_to_review(session, ctx, now)
-            await evaluate_scopes(session, {store_id: ctx}, scopes, now=now)
-            await session.execute(
-                update(Store).where(Store.store_id == store_id).values(evaluated_on=ctx.today(now))
-            )
+            await reevaluate_store(session, ctx, now)
+            await mark_evaluated(session, store_id, ctx.today(now))
     return len(due)
 
 
 async def send_reminders(db: Database, now: datetime) -> int:
     """Re-evaluate scopes at risk whose reminder interval has passed (a reminder or a change)."""
     async with db.transaction() as session:
-        states = list(
-            await session.scalars(
-                select(AlertState).where(
-                    AlertState.state.in_(AT_RISK),
-                    AlertState.last_alert_at <= now - timedelta(seconds=60),
-                )
-            )
-        )
+        states = await states_at_risk(session, alerted_before=now - timedelta(seconds=60))
         contexts = await load_contexts(session, sorted({s.store_id for s in states}))
     due: dict[str, set[tuple[str, str]]] = defaultdict(set)
     for state in states:
         ctx = contexts.get(state.store_id)
         if ctx is None:
             continue
-        interval = timedelta(seconds=ctx.reminder_interval_seconds)
+        interval = timedelta(seconds=ctx.policy.reminder_interval_seconds)
         if reminder_due(state.state, state.last_alert_at, now, interval):
             due[state.store_id].add((state.store_id, state.product_id))
     for store_id, scopes in sorted(due.items()):
         async with db.transaction() as session:
-            await lock_store_for_reading(session, [store_id])
+            await lock_stores_for_reading(session, [store_id])
             ctx = await load_context(session, store_id)
             if ctx is not None:
-                await evaluate_scopes(session, {store_id: ctx}, scopes, now=now)
+                await reevaluate(session, {store_id: ctx}, scopes, now=now)
     return sum(len(s) for s in due.values())
 
 

@@ -12,8 +12,8 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
 
-from tests.conftest import ADMIN_KEY, post_events
-from tests.factories import paid
+from tests.conftest import ADMIN_KEY
+from tests.support import paid, post_events
 
 PROBLEM_JSON = "application/problem+json"
 

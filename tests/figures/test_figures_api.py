@@ -15,10 +15,10 @@ from sqlalchemy import text, update
 
 from app.figures.rebuild import rebuild_store_figures
 from app.stores.models import Store
-from app.stores.service import load_context
-from tests.conftest import BACKENDS, post_events
-from tests.factories import paid, refund_event, requested
+from app.stores.repository import load_context
+from tests.conftest import BACKENDS
 from tests.oracle import OracleFigures, figures, products_with_data
+from tests.support import paid, post_events, refund_event, requested
 
 PROBLEM_JSON = "application/problem+json"
 FIGURES = ("orders", "quality_refunds", "applied_quality_refunds", "pending_quality_refunds")

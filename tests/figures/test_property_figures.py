@@ -26,10 +26,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import insert, select
 
-from app.risk.models import DEFAULT_POLICY_ID, Policy
-from tests.conftest import BACKENDS, post_events
+from app.policies.models import DEFAULT_POLICY_ID, Policy
+from tests.conftest import BACKENDS
 from tests.oracle import OracleFigures, OraclePolicy, figures, products_with_data
 from tests.strategies import event_streams, shuffled_with_duplicates
+from tests.support import post_events
 
 SQLITE, POSTGRES = BACKENDS
 AS_OF_DAYS = (date(2026, 11, 26), date(2026, 11, 10))

@@ -12,12 +12,11 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from app.ingest import group_commit
+from app.events.schemas import EventError, EventResult, IngestAnswer
+from app.events.validation import ValidatedBatch, validate_batch
+from app.ingest import road
 from app.ingest.group_commit import IngestCommitter, split_answer
-from app.ingest.schemas import EventError, EventResult, IngestAnswer
-from app.ingest.service import ValidatedBatch, validate_batch
-from tests.conftest import post_events
-from tests.factories import paid, requested
+from tests.support import paid, post_events, requested
 
 
 def committer(app: FastAPI) -> IngestCommitter:
@@ -89,14 +88,14 @@ async def test_an_event_id_in_two_waiting_requests_is_accepted_once(
 async def test_a_failing_request_fails_alone(
     app: FastAPI, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = group_commit.ingest_batch
+    real = road.ingest
 
     async def fail_on_poison(session: Any, batch: ValidatedBatch, **kw: Any) -> Any:
         if any(c.event.event_id == "poison" for c in batch.candidates):
             raise RuntimeError("the database refused this batch")
         return await real(session, batch, **kw)
 
-    monkeypatch.setattr(group_commit, "ingest_batch", fail_on_poison)
+    monkeypatch.setattr(road, "ingest", fail_on_poison)
     batches = [[paid("o0")], [paid("o1")], [paid("o2", event_id="poison")], [paid("o3")]]
 
     # A 500 is answered, not raised into the test (as a real server answers it).
@@ -182,7 +181,7 @@ async def test_one_transaction_at_a_time_is_at_work(
     # The next group starts when the previous one reaches its COMMIT (PostgreSQL) or
     # its end (SQLite), never while it still works: 24 one-event requests, at most
     # two events a transaction, so a dozen hand-overs.
-    real = group_commit.ingest_batch
+    real = road.ingest
     at_work = 0
     most = 0
 
@@ -195,7 +194,7 @@ async def test_one_transaction_at_a_time_is_at_work(
         finally:
             at_work -= 1
 
-    monkeypatch.setattr(group_commit, "ingest_batch", counting)
+    monkeypatch.setattr(road, "ingest", counting)
     before = committer(app).transactions
 
     responses = await post_all(client, [[paid(f"o{i}")] for i in range(24)])
@@ -217,7 +216,7 @@ async def test_a_cancelled_transaction_leaves_no_request_waiting(
         started.set()
         await asyncio.Event().wait()  # never set: only cancellation ends it
 
-    monkeypatch.setattr(group_commit, "ingest_batch", stuck)
+    monkeypatch.setattr(road, "ingest", stuck)
     ingest = committer(app)
     now = datetime(2026, 11, 26, 4, 0, tzinfo=UTC)
     running = asyncio.create_task(ingest.ingest([paid("o1")], now))

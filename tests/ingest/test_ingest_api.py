@@ -8,8 +8,7 @@ import httpx
 import orjson
 import pytest
 
-from tests.conftest import post_events
-from tests.factories import paid, refund_event, requested
+from tests.support import paid, post_events, refund_event, requested
 
 PROBLEM_JSON = "application/problem+json"
 FIGURES = ("orders", "quality_refunds", "applied_quality_refunds", "pending_quality_refunds")

@@ -11,13 +11,13 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import post_events
-from tests.risk.support import (
+from tests.support import (
     all_alerts,
     assert_problem,
     build_store,
     get_json,
     metrics,
+    post_events,
     product_tiers,
     quality_refunds,
     store_tiers,

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from app.clock import FrozenClock
 from app.webhooks.relay import Relay
-from tests.webhooks.support import Receiver, running_receiver
+from tests.fakes.receiver import Receiver, running_receiver
 
 
 @pytest.fixture

@@ -14,8 +14,8 @@ from standardwebhooks.webhooks import WebhookVerificationError
 
 from app.clock import FrozenClock
 from app.webhooks.relay import Relay
-from tests.webhooks.support import (
-    Receiver,
+from tests.fakes.receiver import Receiver
+from tests.support import (
     breach_demotion,
     deliveries,
     dingtalk_signature,

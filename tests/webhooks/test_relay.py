@@ -17,11 +17,8 @@ from app.clock import FrozenClock
 from app.webhooks.backoff import JITTER, MAX_ATTEMPTS, RETRY_SCHEDULE
 from app.webhooks.models import WebhookSubscription
 from app.webhooks.relay import Relay, send
-from tests.webhooks.support import (
-    HANG,
-    Received,
-    Receiver,
-    Reply,
+from tests.fakes.receiver import HANG, Received, Receiver, Reply
+from tests.support import (
     breach_demotion,
     deliveries,
     only_delivery,
@@ -249,7 +246,7 @@ async def test_retry_of_an_unknown_delivery_is_404_and_of_one_in_flight_is_409(
 ) -> None:
     sub = await subscribe(client, receiver.url)
     await breach_demotion(client, "s1")
-    await relay._claim(clock.now())
+    await relay.claim(clock.now())
     delivery = await only_delivery(client, sub["id"])
     assert delivery["status"] == "delivering"
 
@@ -388,7 +385,7 @@ async def test_a_delivery_claimed_by_a_dead_process_is_delivered_after_its_lease
     lease = timedelta(seconds=app.state.settings.relay_lease_seconds)
 
     dead = Relay(app.state.db, app.state.settings, clock)
-    (claimed,) = await dead._claim(clock.now())  # ...and the process dies mid-send
+    (claimed,) = await dead.claim(clock.now())  # ...and the process dies mid-send
     held = await only_delivery(client, sub["id"])
     assert held["status"] == "delivering" and held["next_attempt_at"] is None
 
@@ -417,7 +414,7 @@ async def test_a_send_whose_outcome_was_never_recorded_is_repeated_with_the_same
     settings = app.state.settings
 
     dead = Relay(app.state.db, settings, clock)
-    claimed = await dead._claim(clock.now())
+    claimed = await dead.claim(clock.now())
     async with app.state.db.transaction() as session:
         stored = await session.get(WebhookSubscription, sub["id"])
     await send(stored, claimed, now=clock.now(), settings=settings)  # sent, then the crash

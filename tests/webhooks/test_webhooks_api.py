@@ -15,14 +15,8 @@ from app.config import Settings
 from app.main import create_app
 from app.webhooks.relay import Relay
 from tests.conftest import ADMIN_KEY
-from tests.webhooks.support import (
-    Receiver,
-    breach_demotion,
-    deliveries,
-    subscribe,
-    verify_standard,
-    webhook,
-)
+from tests.fakes.receiver import Receiver
+from tests.support import breach_demotion, deliveries, subscribe, verify_standard, webhook
 
 PROBLEM_JSON = "application/problem+json"
 URL = "http://127.0.0.1:9/hook"

@@ -1,0 +1,1 @@
+"""Faithful fakes of the outside services refundwatch talks to, on loopback."""
