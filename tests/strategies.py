@@ -6,6 +6,12 @@ reasons (codes or Chinese labels), RFC 3339 ``occurred_at`` with an offset, all 
 cases DESIGN §3 has rules for: orders paid twice, orders never paid, refunds whose
 ``refund.requested`` is missing, reasons changed, appeals, times near midnight in
 several offsets, and several events at exactly the same instant.
+
+For DESIGN §13 they also carry ``sku_id`` (a few skus per product) on most ``order.paid``
+events and on some ``refund.requested`` ones, and ``order.shipped`` events (none, one or
+several per order, with and without ``courier``) at drawn times from the order's latest
+drawn payment: inside each ship-hours band, exactly 24, 48 and 72 hours after it, a
+second either side of those, and before it. Orders never paid are sometimes shipped.
 """
 
 from __future__ import annotations
@@ -44,6 +50,10 @@ OTHER_REASONS = (
     "其他",
 )
 COURIERS = ("SF", "ZTO", "YTO", "JD")
+SKUS_PER_PRODUCT = 3
+# Time from payment to an order.shipped: the band edges exactly (DESIGN §13 bands are
+# [lo, hi) in hours), a second either side of them, inside each band, and before payment.
+_EDGES = (timedelta(hours=24), timedelta(hours=48), timedelta(hours=72))
 OFFSETS = (
     timedelta(hours=8),
     timedelta(0),  # rendered as "Z"
@@ -146,6 +156,23 @@ def draw_weighted(draw: st.DrawFn, probability: float) -> bool:
     return draw(st.integers(0, 99)) < round(probability * 100)
 
 
+def skus_of(product: str) -> tuple[str, ...]:
+    """The few sku ids of a product ("p1-sku0", ...)."""
+    return tuple(f"{product}-sku{k}" for k in range(SKUS_PER_PRODUCT))
+
+
+def ship_delays() -> st.SearchStrategy[timedelta]:
+    """Time from payment to an order.shipped event (DESIGN §13 ship-hours bands)."""
+    second = timedelta(seconds=1)
+    return st.one_of(
+        st.sampled_from(_EDGES),  # exactly 24, 48, 72 h: the upper band
+        st.sampled_from(_EDGES).map(lambda edge: edge - second),  # just below an edge
+        st.sampled_from(_EDGES).map(lambda edge: edge + second),
+        st.integers(0, 100 * 3600).map(lambda s: timedelta(seconds=s)),  # 0 to 100 h
+        st.integers(1, 600).map(lambda m: -timedelta(minutes=m)),  # shipped before paid
+    )
+
+
 @st.composite
 def event_streams(
     draw: st.DrawFn,
@@ -188,29 +215,44 @@ def event_streams(
             # the very same instant), sometimes missing.
             n_paid = draw(st.sampled_from((0, 1, 1, 1, 1, 1, 2, 2)))
             paid_time = order_time
+            # The product of the latest drawn order.paid (for a never-paid order, the one its
+            # refunds' skus are drawn from).
+            paid_product = draw(st.sampled_from(products))
             for k in range(n_paid):
                 if k > 0:
                     paid_time = clock.after(paid_time)
+                paid_product = draw(st.sampled_from(products))
                 emit(
                     "order.paid",
                     store,
                     paid_time,
                     order_id=order_id,
-                    product_id=draw(st.sampled_from(products)),
-                    sku_id=draw(st.sampled_from((None, "sku-a", "sku-b"))),
+                    product_id=paid_product,
+                    sku_id=draw(st.sampled_from((None, *skus_of(paid_product)))),
                     amount=draw(st.sampled_from((None, "19.90", "129.00", "8.5"))),
                 )
-            if n_paid and draw_weighted(draw, 0.6):
-                shipped_time = clock.after(order_time)
+
+            # order.shipped: timed from the latest drawn payment (usually the winning
+            # order.paid), sometimes several (with and without a courier); orders never
+            # paid are shipped now and then too.
+            if n_paid:
+                n_shipped = draw(st.sampled_from((0, 0, 0, 1, 1, 1, 1, 1, 2, 3)))
+            else:
+                n_shipped = draw(st.sampled_from((0, 0, 0, 0, 0, 1)))
+            shipped_times: list[datetime] = []
+            for _ in range(n_shipped):
+                shipped_time = clock.clamp(paid_time + draw(ship_delays()))
+                shipped_times.append(shipped_time)
                 emit(
                     "order.shipped",
                     store,
                     shipped_time,
                     order_id=order_id,
-                    courier=draw(st.sampled_from((None, *COURIERS))),
+                    courier=draw(st.sampled_from((None, None, *COURIERS))),
                 )
-                if draw_weighted(draw, 0.6):
-                    emit("order.delivered", store, clock.after(shipped_time), order_id=order_id)
+            if shipped_times and draw_weighted(draw, 0.5):
+                delivered_time = clock.after(min(shipped_times))
+                emit("order.delivered", store, delivered_time, order_id=order_id)
 
             n_refunds = draw(st.sampled_from((0, 0, 1, 1, 1, 2, 3)))
             for j in range(n_refunds):
@@ -220,6 +262,10 @@ def event_streams(
                 if has_requested:
                     kind = draw(st.sampled_from(KINDS))
                     product_id = draw(st.sampled_from((None, None, *products)))
+                    # A sku of the product it names, else of the order's paid product.
+                    sku_id = draw(
+                        st.sampled_from((None, None, *skus_of(product_id or paid_product)))
+                    )
                     emit(
                         "refund.requested",
                         store,
@@ -229,6 +275,7 @@ def event_streams(
                         kind=kind,
                         reason=draw(reasons),
                         product_id=product_id,
+                        sku_id=sku_id,
                         amount=draw(st.sampled_from((None, "19.90", "5.00"))),
                     )
                     if draw_weighted(draw, 0.08):
@@ -242,6 +289,7 @@ def event_streams(
                             kind=kind,
                             reason=draw(reasons),
                             product_id=product_id,
+                            sku_id=sku_id,
                         )
 
                 path = draw(st.sampled_from(LIFECYCLE_PATHS))
