@@ -28,9 +28,14 @@ STORE_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
 # RFC 3339 date-time; the offset is optional here only so that a missing one is
 # reported as naive_occurred_at rather than as unparsable.
 _RFC3339 = re.compile(
-    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})?$"
+    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})?\Z",
+    re.ASCII,
 )
-_AMOUNT = re.compile(r"^\d{1,12}(\.\d{1,6})?$")
+_AMOUNT = re.compile(r"^[0-9]{1,12}(\.[0-9]{1,6})?\Z")
+# Orders and refunds happen in this range; outside it a day (in any store's time
+# zone) or a window could not even be computed, so such a time is refused alone.
+EARLIEST_OCCURRED_AT = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_OCCURRED_AT = datetime(2100, 1, 1, tzinfo=UTC)
 
 StoreId = Annotated[
     str,
@@ -70,7 +75,16 @@ def _parse_occurred_at(value: Any) -> datetime:
             "naive_occurred_at",
             "occurred_at has no UTC offset; add one, e.g. +08:00 or Z",
         )
-    return parsed.astimezone(UTC)
+    try:
+        instant = parsed.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T05:00:00+08:00 is before the first representable instant
+        instant = None
+    if instant is None or not EARLIEST_OCCURRED_AT <= instant < LATEST_OCCURRED_AT:
+        raise PydanticCustomError(
+            "invalid_occurred_at",
+            "occurred_at must lie between 1970-01-01 and 2100-01-01 (UTC)",
+        )
+    return instant
 
 
 def _parse_reason(value: Any) -> str:

@@ -109,7 +109,19 @@ def validate_batch(
                 ),
             )
             continue
-        payload = orjson.dumps(raw, option=orjson.OPT_SORT_KEYS)
+        try:
+            payload = orjson.dumps(raw, option=orjson.OPT_SORT_KEYS)
+        except (orjson.JSONEncodeError, RecursionError):
+            # Unknown fields are kept in the raw event; one nested beyond what can be
+            # stored (orjson stops at 254 levels) makes this event unstorable, not the batch.
+            results[index] = _reject(
+                event_id,
+                EventError(
+                    code="invalid_event",
+                    message="the event nests too deep to be stored (at most 254 levels)",
+                ),
+            )
+            continue
         digest = hashlib.blake2b(payload, digest_size=16).digest()
         if event.event_id in seen:
             repeats.append(Candidate(index, event, digest, ""))
