@@ -5,8 +5,11 @@ Every setting is documented in ``docs/configuration.md``; keep the two in step.
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
+from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -18,15 +21,25 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="REFUNDWATCH_", extra="ignore")
 
     environment: Literal["development", "production", "test"] = "development"
+    data_dir: Path = Field(
+        default_factory=lambda: default_data_dir(),
+        description="Where the embedded database, uploads and the development key file live.",
+    )
     database_url: str = Field(
-        default="sqlite:///./refundwatch.db",
-        description="sqlite:///path or postgresql://user@host:port/db; drivers are picked here.",
+        default="",
+        description="sqlite:///path or postgresql://user@host:port/db; drivers are picked here. "
+        "Default: sqlite in data_dir, the same file whatever folder a command runs in.",
     )
     db_pool_size: int = Field(default=20, ge=1, le=500)
     db_max_overflow: int = Field(default=10, ge=0, le=500)
     bootstrap_admin_key: SecretStr | None = None
     max_body_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
     max_future_skew_seconds: int = Field(default=300, ge=0)
+    max_import_bytes: int = Field(
+        default=1024 * 1024 * 1024,
+        ge=1024,
+        description="Largest file POST /v1/imports takes (1 GiB); larger → 413.",
+    )
     ingest_group_max_events: int = Field(
         default=1000,
         ge=0,
@@ -49,9 +62,15 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _known_scheme(cls, value: str) -> str:
-        if not value.startswith(("sqlite", "postgresql", "postgres://")):
+        if value and not value.startswith(("sqlite", "postgresql", "postgres://")):
             raise ValueError("database_url must start with sqlite:// or postgresql://")
         return value
+
+    @model_validator(mode="after")
+    def _embedded_database_in_data_dir(self) -> Settings:
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.data_dir.expanduser().resolve()}/refundwatch.db"
+        return self
 
     @model_validator(mode="after")
     def _secure_outside_development(self) -> Settings:
@@ -73,6 +92,16 @@ class Settings(BaseSettings):
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
 
+    @property
+    def database_label(self) -> str:
+        """The database URL with any password masked: what commands print."""
+        return masked_url(self.database_url)
+
+    @property
+    def import_dir(self) -> Path:
+        """Where uploaded files wait for (and during) their import."""
+        return self.data_dir.expanduser() / "imports"
+
 
 def to_async_url(url: str) -> str:
     """Map a plain database URL to the async driver: users write ``postgresql://``."""
@@ -85,6 +114,22 @@ def to_async_url(url: str) -> str:
     if url.startswith("sqlite://"):
         return "sqlite+aiosqlite://" + url.removeprefix("sqlite://")
     return url
+
+
+def default_data_dir() -> Path:
+    """``$XDG_DATA_HOME/refundwatch`` (``~/.local/share/refundwatch``): one place for every command."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "refundwatch"
+
+
+def masked_url(url: str) -> str:
+    """A database URL fit to print: the password replaced by ``***``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)
+    user = netloc[0].split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[1]}"))
 
 
 @lru_cache

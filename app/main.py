@@ -20,6 +20,8 @@ from app.console import install as install_console
 from app.db.engine import Database, create_engine
 from app.events.schemas import EventBatch
 from app.figures.endpoints import router as figures_router
+from app.imports.endpoints import router as imports_router
+from app.imports.service import ImportRunner
 from app.ingest.endpoints import router as ingest_router
 from app.ingest.group_commit import IngestCommitter
 from app.policies.endpoints import router as policies_router
@@ -55,14 +57,15 @@ def create_app(
             worker = Worker(app.state.db, settings, app.state.clock)
             await worker.start()
             app.state.worker = worker
-        app.state.ingest = IngestCommitter(
-            app.state.db,
-            settings,
-            on_deliveries=worker.wake_relay if worker is not None else None,
+        wake = worker.wake_relay if worker is not None else None
+        app.state.ingest = IngestCommitter(app.state.db, settings, on_deliveries=wake)
+        app.state.imports = ImportRunner(
+            app.state.db, settings, app.state.clock, on_deliveries=wake
         )
         try:
             yield
         finally:
+            await app.state.imports.stop()
             if worker is not None:
                 await worker.stop()
             await app.state.db.dispose()
@@ -92,6 +95,7 @@ def routers() -> list[Any]:
     return [
         health.router,
         ingest_router,
+        imports_router,
         stores_router,
         figures_router,
         risk_router,

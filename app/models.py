@@ -9,6 +9,7 @@ from app.auth.models import ApiKey
 from app.db.base import Base
 from app.events.models import Event, OrderRecord, RefundRecord
 from app.figures.models import DailyFigures
+from app.imports.models import Import, ImportRowError
 from app.policies.models import Policy
 from app.stores.models import Store
 from app.webhooks.models import Delivery, DeliveryAttempt, WebhookSubscription
@@ -22,6 +23,8 @@ __all__ = [
     "Delivery",
     "DeliveryAttempt",
     "Event",
+    "Import",
+    "ImportRowError",
     "OrderRecord",
     "Policy",
     "RefundRecord",

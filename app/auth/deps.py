@@ -24,8 +24,10 @@ _bearer = HTTPBearer(
 )
 
 
-def require(scope: Scope) -> Callable[..., Awaitable[Principal]]:
-    """A dependency that admits keys holding ``scope`` (admin implies all)."""
+def require(scope: Scope, *alternatives: Scope) -> Callable[..., Awaitable[Principal]]:
+    """A dependency that admits keys holding ``scope`` or one of ``alternatives``
+    (admin implies all)."""
+    accepted = (scope, *alternatives)
 
     async def check(
         request: Request,
@@ -49,8 +51,9 @@ def require(scope: Scope) -> Callable[..., Awaitable[Principal]]:
             if principal is None:
                 raise Unauthorized("the API key is unknown or revoked", code="invalid_key")
             cache.put(digest, principal)
-        if not grants(principal.scopes, scope):
-            raise Forbidden(f"this key lacks the {scope!r} scope", code="insufficient_scope")
+        if not any(grants(principal.scopes, wanted) for wanted in accepted):
+            needed = " or ".join(repr(wanted) for wanted in accepted)
+            raise Forbidden(f"this key lacks the {needed} scope", code="insufficient_scope")
         return principal
 
     return check
@@ -59,3 +62,4 @@ def require(scope: Scope) -> Callable[..., Awaitable[Principal]]:
 IngestKey = Annotated[Principal, Security(require("ingest"))]
 ReadKey = Annotated[Principal, Security(require("read"))]
 AdminKey = Annotated[Principal, Security(require("admin"))]
+IngestOrReadKey = Annotated[Principal, Security(require("ingest", "read"))]

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -27,6 +28,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
     """
     url = settings.async_database_url
     if url.startswith("sqlite"):
+        ensure_sqlite_dir(url)
         engine = create_async_engine(url, pool_size=5, max_overflow=0)
         _configure_sqlite(engine)
         return engine
@@ -37,6 +39,13 @@ def create_engine(settings: Settings) -> AsyncEngine:
         pool_pre_ping=False,
         connect_args={"server_settings": {"application_name": "refundwatch"}},
     )
+
+
+def ensure_sqlite_dir(url: str) -> None:
+    """Create the folder of an SQLite database file (the data dir on first start)."""
+    path = make_url(url).database
+    if path and path != ":memory:":
+        Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:

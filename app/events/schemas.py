@@ -7,6 +7,7 @@ and the field it concerns, the good events of the same batch are stored.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -242,10 +243,19 @@ _FIELD_CODES = {
 _CUSTOM_CODES = {"invalid_occurred_at", "naive_occurred_at", "unknown_reason", "unknown_kind"}
 
 
-class EventError(BaseModel):
-    code: str = Field(description="Machine code, e.g. unknown_reason, event_id_conflict")
+# The answer's parts are plain dataclasses: a bulk import builds one per event, and a
+# model's validation would cost more than the rest of the answer. FastAPI still
+# documents them from these annotations.
+
+
+@dataclass(slots=True)
+class EventError:
+    code: Annotated[str, Field(description="Machine code, e.g. unknown_reason, event_id_conflict")]
     message: str
-    field: str | None = Field(default=None, description="The event field at fault, if one")
+    field: Annotated[str | None, Field(description="The event field at fault, if one")] = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "message": self.message, "field": self.field}
 
 
 def describe_validation_error(exc: ValidationError) -> EventError:
@@ -280,17 +290,19 @@ def _event_types() -> list[str]:
     return list(EVENT_TYPES)
 
 
-class EventResult(BaseModel):
+@dataclass(slots=True)
+class EventResult:
     event_id: str | None
     status: Literal["accepted", "duplicate", "rejected"]
     error: EventError | None = None
 
 
-class IngestAnswer(BaseModel):
+@dataclass(slots=True)
+class IngestAnswer:
     accepted: int
     duplicates: int
     rejected: int
-    results: list[EventResult] = Field(description="One result per event, in input order")
+    results: Annotated[list[EventResult], Field(description="One result per event, in input order")]
 
     @classmethod
     def of(cls, results: list[EventResult]) -> IngestAnswer:

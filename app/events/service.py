@@ -38,11 +38,16 @@ class Folded:
 
 
 async def fold_events(
-    session: AsyncSession, events: Sequence[Any], *, locked_orders: set[Key]
+    session: AsyncSession,
+    events: Sequence[Any],
+    *,
+    locked_orders: set[Key],
+    lock_late: bool = True,
 ) -> Folded:
     """Fold newly stored events into refund and order state (not saved yet).
 
-    The caller holds the locks of the events' refunds and of ``locked_orders``.
+    The caller holds the locks of the events' refunds and of ``locked_orders``
+    (or, with ``lock_late=False``, of the whole stores).
     """
     refund_events: dict[Key, list[Any]] = defaultdict(list)
     order_events: dict[Key, list[Any]] = defaultdict(list)
@@ -71,7 +76,8 @@ async def fold_events(
     # Orders whose lock could not be known up front: rare (see keys_to_lock).
     late = sorted(affected_orders - locked_orders)
     if late:
-        await repository.lock_orders(session, late)
+        if lock_late:
+            await repository.lock_orders(session, late)
         stored.update(await repository.load_refunds(session, [], late))
     order_keys = sorted(affected_orders)
     orders, contributed = await repository.load_orders(session, order_keys)

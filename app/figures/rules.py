@@ -220,6 +220,17 @@ def bucket_deltas(
     return deltas
 
 
+def merge_deltas(into: dict[BucketKey, list[int]], more: Mapping[BucketKey, Sequence[int]]) -> None:
+    """Add ``more`` to ``into`` (the deltas of several chunks, written once)."""
+    for key, row in more.items():
+        total = into.get(key)
+        if total is None:
+            into[key] = list(row)
+        else:
+            for index, value in enumerate(row):
+                total[index] += value
+
+
 def touched_scopes(deltas: Mapping[BucketKey, Sequence[int]]) -> set[Scope]:
     """The scopes whose figures a set of deltas moves (the ones to re-evaluate)."""
     return {(store_id, scope) for (store_id, scope, _day), row in deltas.items() if any(row)}

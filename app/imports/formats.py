@@ -20,7 +20,6 @@ Everything here is pure apart from reading the file: no database, no clock.
 
 from __future__ import annotations
 
-import json
 import re
 import unicodedata
 from collections import Counter
@@ -31,6 +30,8 @@ from decimal import Decimal, InvalidOperation
 from types import TracebackType
 from typing import Any, Final, Literal, Self, get_args
 from zoneinfo import ZoneInfo
+
+import orjson
 
 from app.events.vocabulary import REASON_CODES, normalise_reason
 from app.imports.pdd_vocabulary import (
@@ -601,22 +602,16 @@ class _EventCsvRows(_RowReader):
         return RowResult(row.number, events=[event])
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
-
-
 def _json_line(line: Line, store_id: str | None) -> RowResult:
     """An events-jsonl line: one event object, passed through as it is."""
     text = line.text.strip()
     if not text:
         return RowResult(line.number, skip="blank")
     try:
-        # NaN and Infinity are not JSON; Python's parser would accept them.
-        value = json.loads(text, parse_constant=_reject_constant)
-    except ValueError as exc:
-        detail = (
-            f"{exc.msg} at column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else exc
-        )
+        # orjson: strict JSON (no NaN or Infinity), and several times faster.
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        detail = f"{exc.msg} at column {exc.colno}"
         return RowResult(
             line.number,
             errors=[RowError(line.number, None, "invalid_json", f"not valid JSON: {detail}")],

@@ -114,7 +114,7 @@ def answer_json(answer: IngestAnswer) -> bytes:
             "results": [
                 {"event_id": r.event_id, "status": r.status}
                 if r.error is None
-                else {"event_id": r.event_id, "status": r.status, "error": r.error.model_dump()}
+                else {"event_id": r.event_id, "status": r.status, "error": r.error.as_dict()}
                 for r in answer.results
             ],
         }

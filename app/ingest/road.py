@@ -39,7 +39,14 @@ from app.events.service import fold_events, save_folded
 from app.events.validation import ValidatedBatch, duplicate_or_conflict
 from app.figures import repository as figures
 from app.figures.rebuild import rebuild_store_figures
-from app.figures.rules import Scope, bucket_deltas, contributions, touched_scopes
+from app.figures.rules import (
+    BucketKey,
+    Scope,
+    bucket_deltas,
+    contributions,
+    merge_deltas,
+    touched_scopes,
+)
 from app.stores.repository import ensure_stores
 from app.stores.rules import StoreContext
 from app.webhooks.outbox import enqueue_deliveries
@@ -75,12 +82,20 @@ async def ingest(
     now: datetime,
     default_timezone: str,
     evaluate: bool = True,
+    lock_whole_stores: bool = False,
+    pending_deltas: dict[BucketKey, list[int]] | None = None,
 ) -> IngestOutcome:
     """Take a validated batch down the whole road, in the caller's transaction.
 
     With ``evaluate=False`` the road stops after the buckets (steps 1–3) and
     returns the touched scopes, so a caller folding many chunks in one
     transaction (a file import) evaluates each scope once at the end.
+    ``lock_whole_stores`` takes each store's lock exclusively instead of one lock
+    per refund and order: what a bulk of thousands of events needs (the lock
+    table holds a few thousand locks in all), and ingest of those stores waits.
+    With ``pending_deltas`` (and ``evaluate=False``), bucket deltas are added up
+    there instead of written: a bulk of chunks then writes each bucket row once
+    (:func:`apply_deltas`), before its evaluation.
     """
     results: list[EventResult | None] = list(batch.results)  # a batch may run again
     outcome = IngestOutcome(answer=IngestAnswer.of([]))
@@ -89,7 +104,10 @@ async def ingest(
         incoming = [c.event for c in candidates]
         refund_keys, order_keys = await events.keys_to_lock(session, incoming)
         store_ids = sorted({e.store_id for e in incoming})
-        await events.lock_batch(session, store_ids, refund_keys, order_keys)
+        if lock_whole_stores:
+            await lock_stores_for_edit(session, store_ids)
+        else:
+            await events.lock_batch(session, store_ids, refund_keys, order_keys)
 
         # 1. store raw: new ids are accepted; known ids are resends or conflicts.
         inserted = await events.insert_events(session, candidates, now)
@@ -119,7 +137,12 @@ async def ingest(
                 default_timezone=default_timezone,
             )
             # 2. fold into refund and order state.
-            folded = await fold_events(session, [c.event for c in fresh], locked_orders=order_keys)
+            folded = await fold_events(
+                session,
+                [c.event for c in fresh],
+                locked_orders=order_keys,
+                lock_late=not lock_whole_stores,
+            )
             # 3. each order's new contribution, and the bucket deltas.
             contexts = outcome.contexts
             new = contributions(
@@ -131,7 +154,10 @@ async def ingest(
             )
             deltas = bucket_deltas(folded.contributed, new)
             await save_folded(session, folded, new)
-            await figures.apply_bucket_deltas(session, deltas)
+            if pending_deltas is None:
+                await figures.apply_bucket_deltas(session, deltas)
+            else:
+                merge_deltas(pending_deltas, deltas)
             outcome.touched_scopes = touched_scopes(deltas)
 
     final = [r for r in results if r is not None]
@@ -143,6 +169,11 @@ async def ingest(
             session, outcome.contexts, outcome.touched_scopes, now=now
         )
     return outcome
+
+
+async def apply_deltas(session: AsyncSession, deltas: dict[BucketKey, list[int]]) -> None:
+    """Write bucket deltas added up by :func:`ingest` with ``pending_deltas``."""
+    await figures.apply_bucket_deltas(session, deltas)
 
 
 async def reevaluate(

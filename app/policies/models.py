@@ -27,5 +27,7 @@ class Policy(Base):
     reminder_interval_seconds: Mapped[int] = mapped_column(Integer)
     # [{"tier": "demotion", "scope": "store", "rate_threshold": "0.01", "min_count": 5}, ...]
     tiers: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    # Platform after-sale labels → reason codes, for imports and connectors.
+    reason_aliases: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

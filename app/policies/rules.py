@@ -7,7 +7,8 @@ penalty lines as :class:`~app.policies.tiers.TierRule` objects.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 from functools import lru_cache
@@ -25,6 +26,8 @@ class PolicyRules:
     warn: WarnSettings
     tiers: tuple[TierRule, ...]
     reminder_interval_seconds: int
+    # Platform after-sale labels → reason codes (imports and connectors use them).
+    reason_aliases: Mapping[str, str] = field(default_factory=dict)
 
     def window(self, as_of: date) -> tuple[date, date]:
         """The first and last day of the window ending on ``as_of``."""
@@ -51,6 +54,7 @@ def policy_rules(
     min_orders: int,
     reminder_interval_seconds: int,
     tiers: Any,
+    reason_aliases: Any = None,
 ) -> PolicyRules:
     """The rules of a stored policy (tier lines and warnings built once per distinct value)."""
     return PolicyRules(
@@ -66,6 +70,7 @@ def policy_rules(
             )
         ),
         reminder_interval_seconds=reminder_interval_seconds,
+        reason_aliases=dict(reason_aliases or {}),
     )
 
 

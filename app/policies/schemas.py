@@ -77,6 +77,12 @@ class PolicyIn(BaseModel):
     warn_headroom: int = Field(default=1, ge=0, le=1000)
     min_orders: int = Field(default=0, ge=0)
     reminder_interval_seconds: int = Field(default=86400, ge=60, le=30 * 86400)
+    reason_aliases: dict[str, str] = Field(
+        default_factory=dict,
+        max_length=500,
+        description="Platform after-sale labels (退款原因) → reason codes, used by imports and "
+        'connectors before the built-in label table, e.g. {"买家原因": "changed_mind"}',
+    )
     tiers: list[TierLine] = Field(
         default_factory=lambda: [
             TierLine(tier="demotion", scope="store", rate_threshold=Decimal("0.01"), min_count=5),
@@ -113,6 +119,22 @@ class PolicyIn(BaseModel):
             seen.add(pair)
         return tiers
 
+    @field_validator("reason_aliases")
+    @classmethod
+    def _known_alias_reasons(cls, aliases: dict[str, str]) -> dict[str, str]:
+        checked: dict[str, str] = {}
+        for label, reason in aliases.items():
+            text = label.strip()
+            if not 1 <= len(text) <= 100 or "\x00" in text:
+                raise ValueError(f"label {label!r} must be 1–100 characters without NUL")
+            code = normalise_reason(reason)
+            if code is None:
+                raise ValueError(
+                    f"unknown reason {reason!r} for label {label!r}; valid: {', '.join(REASON_CODES)}"
+                )
+            checked[text] = code
+        return checked
+
     def tiers_json(self) -> list[dict[str, Any]]:
         return [
             {
@@ -136,6 +158,7 @@ class PolicyOut(BaseModel):
     min_orders: int
     reminder_interval_seconds: int
     tiers: list[dict[str, Any]]
+    reason_aliases: dict[str, str]
     stores: int = Field(description="How many stores use it")
     created_at: datetime
     updated_at: datetime

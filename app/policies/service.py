@@ -26,6 +26,7 @@ async def policy_out(session: AsyncSession, policy: Policy) -> PolicyOut:
         min_orders=policy.min_orders,
         reminder_interval_seconds=policy.reminder_interval_seconds,
         tiers=list(policy.tiers),
+        reason_aliases=dict(policy.reason_aliases or {}),
         stores=await count_stores_on_policy(session, policy.id),
         created_at=policy.created_at,
         updated_at=policy.updated_at,
@@ -54,6 +55,7 @@ def _apply(policy: Policy, body: PolicyIn, now: datetime) -> None:
     policy.min_orders = body.min_orders
     policy.reminder_interval_seconds = body.reminder_interval_seconds
     policy.tiers = body.tiers_json()
+    policy.reason_aliases = body.reason_aliases
     policy.updated_at = now
 
 

@@ -29,6 +29,7 @@ _CONTEXT_COLUMNS = (
     Policy.min_orders,
     Policy.reminder_interval_seconds,
     Policy.tiers,
+    Policy.reason_aliases,
     Store.created_at,
     Store.updated_at,
 )
@@ -49,6 +50,7 @@ def _context(row: Any) -> StoreContext:
             min_orders=row.min_orders,
             reminder_interval_seconds=row.reminder_interval_seconds,
             tiers=row.tiers,
+            reason_aliases=row.reason_aliases,
         ),
         created_at=row.created_at,
         updated_at=row.updated_at,

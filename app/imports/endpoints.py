@@ -1,0 +1,198 @@
+"""/v1/imports: upload an export or an event file; follow its progress and refused rows."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from pathlib import Path
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi import Path as PathParam
+
+from app.api.deps import ClockDep, DatabaseDep, ReadSessionDep, SettingsDep
+from app.api.pagination import CursorQuery, LimitQuery, Page, keyset, next_page
+from app.api.problems import problem_responses
+from app.auth.deps import IngestKey, IngestOrReadKey
+from app.config import Settings
+from app.errors import NotFound, PayloadTooLarge, field_error
+from app.imports import repository
+from app.imports.formats import FormatError, ReasonMapError, load_reason_map
+from app.imports.models import Import, ImportRowError
+from app.imports.reading import ReadError
+from app.imports.schemas import ImportOut, RowErrorOut
+from app.imports.service import ImportRequest, ImportRunner, prepare, start, status_of
+
+router = APIRouter(prefix="/v1/imports", tags=["imports"])
+
+ImportIdPath = Annotated[int, PathParam(ge=1, le=2**31 - 1, description="The import's id")]
+FormatField = Literal["events-jsonl", "events-csv", "pdd-orders", "pdd-aftersales"]
+ERRORS_SHOWN = 100
+CHUNK = 1 << 20
+
+
+async def _save_upload(upload: UploadFile, settings: Settings, suffix: str) -> tuple[Path, str]:
+    """Stream the upload into the import folder, hashing it; refuse it over the limit."""
+    folder = settings.import_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{uuid.uuid4().hex}{suffix}"
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        with path.open("wb") as out:
+            while block := await upload.read(CHUNK):
+                size += len(block)
+                if size > settings.max_import_bytes:
+                    raise PayloadTooLarge(
+                        f"the file is over the limit of {settings.max_import_bytes} bytes",
+                        code="file_too_large",
+                    )
+                digest.update(block)
+                out.write(block)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return path, digest.hexdigest()
+
+
+def _suffix(name: str | None) -> str:
+    suffix = Path(name or "").suffix.lower()
+    return suffix if suffix in (".csv", ".tsv", ".txt", ".jsonl", ".json", ".xlsx") else ""
+
+
+@router.post(
+    "",
+    status_code=202,
+    summary="Import a file: a merchant-backend export or an event file",
+    description=(
+        "Multipart upload: `file` (the order export 订单查询 → 导出 CSV, the after-sales export "
+        "售后列表 → 导出 XLSX/CSV, or events as JSONL/CSV), `store_id` (required for the PDD "
+        "exports, whose rows carry no store), optionally `format` (default: detected from the "
+        "header), `dry_run` and `reason_map` (a CSV of `label,reason`). A file that is no "
+        "known format is refused at once (422, naming the columns it lacks). Otherwise the "
+        "import starts in the background: follow it with `GET /v1/imports/{id}`. Importing "
+        "the same file again accepts nothing new. Needs the `ingest` scope."
+    ),
+    response_model=ImportOut,
+    operation_id="create_import",
+    responses=problem_responses(401, 403, 413, 422),
+)
+async def create_import(
+    request: Request,
+    _key: IngestKey,
+    db: DatabaseDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+    file: Annotated[UploadFile, File(description="The file to import")],
+    store_id: Annotated[
+        str | None,
+        Form(max_length=64, pattern=r"^[A-Za-z0-9._:-]{1,64}$", description="The store"),
+    ] = None,
+    format: Annotated[FormatField | None, Form(description="Default: detected")] = None,
+    dry_run: Annotated[bool, Form(description="Validate and count; store no event")] = False,
+    reason_map: Annotated[
+        UploadFile | None, File(description="CSV label,reason: 退款原因 labels → reason codes")
+    ] = None,
+) -> ImportOut:
+    path, digest = await _save_upload(file, settings, _suffix(file.filename))
+    try:
+        aliases: dict[str, str] = {}
+        if reason_map is not None:
+            map_path, _ = await _save_upload(reason_map, settings, ".csv")
+            try:
+                aliases = load_reason_map(map_path)
+            except (ReasonMapError, ReadError) as exc:
+                raise field_error("body.reason_map", "invalid_reason_map", str(exc)) from None
+            finally:
+                map_path.unlink(missing_ok=True)
+        job = ImportRequest(
+            path=path,
+            filename=Path(file.filename or "upload").name,
+            store_id=store_id,
+            format=format,
+            dry_run=dry_run,
+            reason_map=aliases,
+            source="http",
+        )
+        try:
+            _ctx, reader = await prepare(db, settings, job)
+        except FormatError as exc:
+            detail = exc.message
+            if exc.missing_columns:
+                detail += f" (missing: {', '.join(exc.missing_columns)})"
+            raise field_error("body.file", exc.code, detail) from None
+        except ReadError as exc:
+            raise field_error("body.file", exc.code, exc.message) from None
+        record, skip_to = await start(db, job, reader, clock, digest)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    assert record is not None
+    runner: ImportRunner = request.app.state.imports
+    runner.launch(job, reader, record, skip_to)
+    return ImportOut.of(record, record.status, [])
+
+
+@router.get(
+    "",
+    summary="Imports, newest first",
+    response_model=Page[ImportOut],
+    operation_id="list_imports",
+    responses=problem_responses(401, 403, 422),
+)
+async def list_imports(
+    _key: IngestOrReadKey,
+    session: ReadSessionDep,
+    clock: ClockDep,
+    store_id: Annotated[str | None, Query(max_length=64)] = None,
+    limit: LimitQuery = 50,
+    cursor: CursorQuery = None,
+) -> Page[ImportOut]:
+    query = keyset(repository.imports_query(store_id), Import.id, cursor, limit, descending=True)
+    rows, next_cursor = next_page(list(await session.scalars(query)), limit, lambda i: i.id)
+    now = clock.now()
+    return Page(
+        items=[ImportOut.of(r, status_of(r, now), []) for r in rows], next_cursor=next_cursor
+    )
+
+
+@router.get(
+    "/{import_id}",
+    summary="An import: status, progress, counts, refused rows, unknown labels",
+    response_model=ImportOut,
+    operation_id="get_import",
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def get_import(
+    import_id: ImportIdPath, _key: IngestOrReadKey, session: ReadSessionDep, clock: ClockDep
+) -> ImportOut:
+    record = await repository.get_import(session, import_id)
+    if record is None:
+        raise NotFound(f"no import {import_id}", code="import_not_found")
+    errors = list(
+        await session.scalars(
+            repository.errors_query(import_id).order_by(ImportRowError.id).limit(ERRORS_SHOWN)
+        )
+    )
+    return ImportOut.of(record, status_of(record, clock.now()), errors)
+
+
+@router.get(
+    "/{import_id}/errors",
+    summary="An import's refused rows, in file order",
+    response_model=Page[RowErrorOut],
+    operation_id="list_import_errors",
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def list_import_errors(
+    import_id: ImportIdPath,
+    _key: IngestOrReadKey,
+    session: ReadSessionDep,
+    limit: LimitQuery = 100,
+    cursor: CursorQuery = None,
+) -> Page[RowErrorOut]:
+    if await repository.get_import(session, import_id) is None:
+        raise NotFound(f"no import {import_id}", code="import_not_found")
+    query = keyset(repository.errors_query(import_id), ImportRowError.id, cursor, limit)
+    rows, next_cursor = next_page(list(await session.scalars(query)), limit, lambda e: e.id)
+    return Page(items=[RowErrorOut.model_validate(e) for e in rows], next_cursor=next_cursor)

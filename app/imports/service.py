@@ -1,0 +1,575 @@
+"""The import job: a file's rows down the ingest road, in large chunks, resumable.
+
+A reader thread streams the file (``app.imports.formats``), maps rows to
+events and validates them in chunks of :data:`CHUNK_EVENTS`, while the event
+loop takes each chunk down the road (:func:`app.ingest.road.ingest`). The
+thread mostly runs while the loop waits on the database, so reading and
+writing overlap. Memory stays flat: at most a few chunks are in flight.
+
+Each transaction takes up to :data:`TRANSACTION_EVENTS` events: the road's
+steps 1–3 per chunk, with each store's lock held exclusively (no per-row
+locks), then one evaluation of every scope the transaction touched, and the
+import's own checkpoint (counts and the last committed row) — all committed
+together. A crash or Ctrl-C loses nothing committed; a rerun of the same file
+skips to the checkpoint (and anything it reads again is a duplicate anyway).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import queue
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.exc import DBAPIError
+
+from app.clock import Clock
+from app.config import Settings
+from app.db.dialect import is_retryable
+from app.db.engine import Database
+from app.events import repository as events_repository
+from app.events.schemas import EventResult
+from app.events.validation import ValidatedBatch, duplicate_or_conflict, validate_batch
+from app.figures.rules import BucketKey
+from app.imports import repository
+from app.imports.formats import (
+    ImportFormat,
+    ImportReader,
+    RowError,
+    open_import,
+)
+from app.imports.models import Import
+from app.imports.reading import Progress
+from app.ingest import road
+from app.stores.repository import load_context
+from app.stores.rules import StoreContext, zone
+
+log = logging.getLogger("refundwatch.imports")
+
+CHUNK_EVENTS = 5000
+"""Events per pass down the road: large statements, a bounded lock and memory footprint."""
+
+TRANSACTION_EVENTS = 50_000
+"""Events per transaction: the scopes it touched are evaluated once, at its end."""
+
+MAX_KEPT_ERRORS = 10_000
+"""Refused rows kept per import for ``GET /v1/imports/{id}`` (all are counted)."""
+
+STALE_AFTER = timedelta(minutes=2)
+"""A running import whose heartbeat is older than this has lost its process."""
+
+
+@dataclass(frozen=True, slots=True)
+class ImportRequest:
+    """What to import and how (the CLI's arguments, or an upload's form)."""
+
+    path: Path
+    filename: str
+    store_id: str | None = None
+    format: ImportFormat | None = None
+    dry_run: bool = False
+    reason_map: Mapping[str, str] = field(default_factory=dict)
+    source: str = "cli"
+
+
+@dataclass
+class ImportSummary:
+    """Where an import stands, in the words of its summary table."""
+
+    import_id: int | None
+    format: str | None = None
+    status: str = "running"
+    rows_read: int = 0
+    rows_committed: int = 0
+    events_accepted: int = 0
+    events_duplicate: int = 0
+    events_rejected: int = 0
+    rejected_by_code: Counter[str] = field(default_factory=Counter)
+    skipped_by_cause: Counter[str] = field(default_factory=Counter)
+    unmapped_labels: Counter[str] = field(default_factory=Counter)
+    row_errors: int = 0
+    progress: Progress | None = None
+    resumed_from_row: int = 0
+    rows_resumed: int = 0
+
+    @property
+    def events(self) -> int:
+        return self.events_accepted + self.events_duplicate + self.events_rejected
+
+    @property
+    def rejected_rows(self) -> bool:
+        """Whether anything was refused (the CLI then exits non-zero)."""
+        return self.row_errors > 0
+
+
+@dataclass(slots=True)
+class _Chunk:
+    """A validated chunk of events, the rows they came from, and what those rows said."""
+
+    batch: ValidatedBatch
+    rows_of_events: list[int]
+    mapping_errors: list[RowError]
+    skipped: Counter[str]
+    unmapped: Counter[str]
+    rows_read: int
+    last_row: int
+    progress: Progress
+
+
+_END = object()
+
+ErrorSink = Callable[[RowError], None]
+ProgressSink = Callable[[ImportSummary], None]
+
+
+def file_digest(path: Path) -> str:
+    """The file's SHA-256 (streamed): how a rerun recognises the same file."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+async def prepare(
+    db: Database, settings: Settings, request: ImportRequest
+) -> tuple[StoreContext | None, ImportReader]:
+    """Open the file as its format (refusing it whole if it is none), in the store's zone.
+
+    Raises ``FormatError``/``ReadError`` (from the reader) before anything is stored.
+    """
+    ctx = None
+    if request.store_id is not None:
+        async with db.read() as session:
+            ctx = await load_context(session, request.store_id)
+    tz = ctx.tz if ctx is not None else zone(settings.default_timezone)
+    aliases = {**(ctx.policy.reason_aliases if ctx else {}), **request.reason_map}
+    reader = await asyncio.to_thread(
+        open_import,
+        request.path,
+        store_id=request.store_id,
+        tz=tz,
+        format=request.format,
+        reason_aliases=aliases,
+    )
+    return ctx, reader
+
+
+async def start(
+    db: Database, request: ImportRequest, reader: ImportReader, clock: Clock, digest: str
+) -> tuple[Import | None, int]:
+    """The import's row (a resumed one when the same file was cut short) and the row to skip to.
+
+    A dry run stores nothing, not even its own row.
+    """
+    if request.dry_run and request.source == "cli":
+        return None, 0
+    now = clock.now()
+    async with db.transaction() as session:
+        previous = None
+        if not request.dry_run:
+            previous = await repository.unfinished(
+                session, request.store_id, digest, stale_before=now - STALE_AFTER
+            )
+        if previous is not None:
+            previous.status = "running"
+            previous.heartbeat_at = now
+            previous.failure = None
+            return previous, previous.rows_committed
+        record = await repository.create(
+            session,
+            store_id=request.store_id,
+            format=reader.format,
+            filename=request.filename,
+            file_bytes=request.path.stat().st_size,
+            file_sha256=digest,
+            source=request.source,
+            dry_run=request.dry_run,
+            now=now,
+        )
+        return record, 0
+
+
+async def run_import(
+    db: Database,
+    settings: Settings,
+    clock: Clock,
+    request: ImportRequest,
+    reader: ImportReader,
+    record: Import | None,
+    *,
+    skip_to_row: int = 0,
+    on_error: ErrorSink | None = None,
+    on_progress: ProgressSink | None = None,
+    on_deliveries: Callable[[], None] | None = None,
+) -> ImportSummary:
+    """Import every row of ``reader``; returns the summary (also stored on ``record``).
+
+    On failure or cancellation the import is marked failed or interrupted (what
+    was committed stays) and the exception propagates.
+    """
+    summary = ImportSummary(import_id=record.id if record else None, format=reader.format)
+    if record is not None and skip_to_row:
+        repository.restore_counts(summary, record)
+        summary.resumed_from_row = skip_to_row
+    max_future = timedelta(seconds=settings.max_future_skew_seconds)
+    chunks: queue.Queue[Any] = queue.Queue(maxsize=3)
+    stop = threading.Event()
+    producer = threading.Thread(
+        target=_produce,
+        args=(reader, chunks, stop, clock, max_future, skip_to_row),
+        name="import-reader",
+        daemon=True,
+    )
+    producer.start()
+    kept_errors = [0]
+
+    def report(error: RowError) -> None:
+        summary.row_errors += 1
+        if on_error is not None:
+            on_error(error)
+
+    try:
+        done = False
+        while not done:
+            group: list[_Chunk] = []
+            size = 0
+            while size < TRANSACTION_EVENTS:
+                item = await asyncio.to_thread(chunks.get)
+                if item is _END:
+                    done = True
+                    break
+                if isinstance(item, BaseException):
+                    raise item
+                group.append(item)
+                size += len(item.batch)
+            if not group:
+                continue
+            if request.dry_run:
+                await _check(db, group, summary, report)
+            else:
+                enqueued = await _commit(
+                    db, settings, clock, group, summary, record, report, kept_errors
+                )
+                if enqueued and on_deliveries is not None:
+                    on_deliveries()
+            summary.progress = group[-1].progress
+            if on_progress is not None:
+                on_progress(summary)
+        summary.status = "succeeded"
+        if record is not None:
+            await _finish(db, clock, record, summary, "succeeded", None)
+        return summary
+    except BaseException as exc:
+        stop.set()
+        status = (
+            "interrupted"
+            if isinstance(exc, asyncio.CancelledError | KeyboardInterrupt)
+            else "failed"
+        )
+        summary.status = status
+        if record is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(
+                    _finish(db, clock, record, summary, status, _failure_text(exc))
+                )
+        raise
+    finally:
+        stop.set()
+        _drain(chunks)
+        producer.join(timeout=5)
+        _drain(chunks)
+        with contextlib.suppress(queue.Full):
+            chunks.put_nowait(_END)  # releases a reader of the queue still waiting
+        reader.close()
+
+
+def _failure_text(exc: BaseException) -> str:
+    if isinstance(exc, asyncio.CancelledError | KeyboardInterrupt):
+        return "interrupted before the end of the file; run the same import again to finish it"
+    return f"{type(exc).__name__}: {exc}"[:1000]
+
+
+def _drain(chunks: queue.Queue[Any]) -> None:
+    with contextlib.suppress(queue.Empty):
+        while True:
+            chunks.get_nowait()
+
+
+def _produce(
+    reader: ImportReader,
+    chunks: queue.Queue[Any],
+    stop: threading.Event,
+    clock: Clock,
+    max_future: timedelta,
+    skip_to_row: int,
+) -> None:
+    """The reader thread: rows → events → validated chunks (a row never spans two)."""
+    try:
+        for chunk in _chunks(reader, clock, max_future, skip_to_row):
+            while not stop.is_set():
+                try:
+                    chunks.put(chunk, timeout=0.5)
+                    break
+                except queue.Full:
+                    continue
+            if stop.is_set():
+                return
+        chunks.put(_END)
+    except BaseException as exc:  # handed to the loop, which raises it
+        with contextlib.suppress(queue.Full):
+            _drain(chunks)
+            chunks.put(exc, timeout=5)
+
+
+def _chunks(
+    reader: ImportReader, clock: Clock, max_future: timedelta, skip_to_row: int
+) -> Iterator[_Chunk]:
+    pending: list[dict[str, Any]] = []
+    rows_of_events: list[int] = []
+    errors: list[RowError] = []
+    skipped: Counter[str] = Counter()
+    unmapped: Counter[str] = Counter()
+    rows_read = 0
+    last_row = skip_to_row
+
+    def chunk() -> _Chunk:
+        batch = validate_batch(pending, now=clock.now(), max_future=max_future)
+        return _Chunk(
+            batch, rows_of_events, errors, skipped, unmapped, rows_read, last_row, reader.progress()
+        )
+
+    for result in reader:
+        if result.row <= skip_to_row:
+            continue
+        rows_read += 1
+        last_row = result.row
+        if result.skip is not None:
+            skipped[result.skip] += 1
+        if result.unmapped_reason is not None:
+            unmapped[result.unmapped_reason] += 1
+        errors.extend(result.errors)
+        for event in result.events:
+            pending.append(event)
+            rows_of_events.append(result.row)
+        if len(pending) >= CHUNK_EVENTS:
+            yield chunk()
+            pending, rows_of_events, errors = [], [], []
+            skipped, unmapped, rows_read = Counter(), Counter(), 0
+    yield chunk()
+
+
+def _tally(chunk: _Chunk, results: list[Any], summary: ImportSummary) -> list[RowError]:
+    """Count a chunk's outcome; returns its refused rows (mapping and ingest errors)."""
+    summary.rows_read += chunk.rows_read
+    summary.skipped_by_cause.update(chunk.skipped)
+    summary.unmapped_labels.update(chunk.unmapped)
+    refused = list(chunk.mapping_errors)
+    for row, result in zip(chunk.rows_of_events, results, strict=True):
+        if result.status == "accepted":
+            summary.events_accepted += 1
+        elif result.status == "duplicate":
+            summary.events_duplicate += 1
+        else:
+            summary.events_rejected += 1
+            code = result.error.code if result.error else "rejected"
+            summary.rejected_by_code[code] += 1
+            refused.append(
+                RowError(
+                    row=row,
+                    column=result.error.field if result.error else None,
+                    code=code,
+                    message=result.error.message if result.error else "rejected",
+                )
+            )
+    refused.sort(key=lambda e: e.row)
+    return refused
+
+
+async def _commit(
+    db: Database,
+    settings: Settings,
+    clock: Clock,
+    group: list[_Chunk],
+    summary: ImportSummary,
+    record: Import | None,
+    report: ErrorSink,
+    kept_errors: list[int],
+) -> int:
+    """One transaction: each chunk down the road, one evaluation, the checkpoint.
+
+    Rerun whole if PostgreSQL broke a deadlock with it (two imports of the same
+    stores); the summary counts only what committed.
+    """
+    for attempt in range(1, 4):
+        before = _snapshot(summary)
+        try:
+            now = clock.now()
+            refused: list[RowError] = []
+            async with db.transaction() as session:
+                contexts: dict[str, StoreContext] = {}
+                touched: set[tuple[str, str]] = set()
+                deltas: dict[BucketKey, list[int]] = {}
+                for chunk in group:
+                    outcome = await road.ingest(
+                        session,
+                        chunk.batch,
+                        now=now,
+                        default_timezone=settings.default_timezone,
+                        evaluate=False,
+                        lock_whole_stores=True,
+                        pending_deltas=deltas,
+                    )
+                    contexts.update(outcome.contexts)
+                    touched |= outcome.touched_scopes
+                    refused.extend(_tally(chunk, outcome.answer.results, summary))
+                await road.apply_deltas(session, deltas)
+                reevaluated = await road.reevaluate(session, contexts, touched, now=now)
+                summary.rows_committed = group[-1].last_row
+                if record is not None:
+                    room = max(0, MAX_KEPT_ERRORS - kept_errors[0])
+                    await repository.keep_errors(session, record.id, refused[:room])
+                    await repository.checkpoint(session, record, summary, group[-1].progress, now)
+        except DBAPIError as exc:
+            _restore(summary, before)
+            if attempt == 3 or not is_retryable(exc):
+                raise
+            continue
+        except BaseException:
+            _restore(summary, before)
+            raise
+        kept_errors[0] += len(refused)
+        for error in refused:
+            report(error)
+        return reevaluated.deliveries_enqueued
+    return 0
+
+
+def _snapshot(summary: ImportSummary) -> dict[str, Any]:
+    return {
+        name: (Counter(value) if isinstance(value, Counter) else value)
+        for name, value in vars(summary).items()
+    }
+
+
+def _restore(summary: ImportSummary, snapshot: dict[str, Any] | None) -> None:
+    if snapshot is not None:
+        for name, value in snapshot.items():
+            setattr(summary, name, value)
+
+
+async def _check(
+    db: Database, group: list[_Chunk], summary: ImportSummary, report: ErrorSink
+) -> None:
+    """A dry run: what each event would be (new, duplicate, refused), storing nothing."""
+    async with db.read() as session:
+        for chunk in group:
+            batch = chunk.batch
+            known = await events_repository.stored_hashes(
+                session, [c.event.event_id for c in batch.candidates]
+            )
+            results: list[Any] = list(batch.results)
+            meaning = dict(known)
+            for c in batch.candidates:
+                if c.event.event_id in known:
+                    results[c.index] = duplicate_or_conflict(
+                        c.event.event_id, known[c.event.event_id] == c.content_hash
+                    )
+                else:
+                    results[c.index] = EventResult(event_id=c.event.event_id, status="accepted")
+                    meaning[c.event.event_id] = c.content_hash
+            for r in batch.repeats:
+                results[r.index] = duplicate_or_conflict(
+                    r.event.event_id, meaning.get(r.event.event_id) == r.content_hash
+                )
+            for error in _tally(chunk, results, summary):
+                report(error)
+            summary.rows_committed = chunk.last_row
+
+
+async def _finish(
+    db: Database,
+    clock: Clock,
+    record: Import,
+    summary: ImportSummary,
+    status: str,
+    failure: str | None,
+) -> None:
+    async with db.transaction() as session:
+        await repository.finish(session, record.id, summary, status, failure, clock.now())
+
+
+def status_of(record: Import, now: datetime) -> str:
+    """A running import whose heartbeat stopped is interrupted: its process is gone."""
+    if record.status == "running" and (
+        record.heartbeat_at is None or record.heartbeat_at < now - STALE_AFTER
+    ):
+        return "interrupted"
+    return record.status
+
+
+class ImportRunner:
+    """Runs uploaded imports in the background of the process that received them."""
+
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        clock: Clock,
+        *,
+        on_deliveries: Callable[[], None] | None = None,
+    ) -> None:
+        self._db = db
+        self._settings = settings
+        self._clock = clock
+        self._on_deliveries = on_deliveries
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def launch(
+        self, request: ImportRequest, reader: ImportReader, record: Import, skip_to_row: int
+    ) -> None:
+        task = asyncio.create_task(
+            self._run(request, reader, record, skip_to_row), name=f"import-{record.id}"
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(
+        self, request: ImportRequest, reader: ImportReader, record: Import, skip_to_row: int
+    ) -> None:
+        try:
+            await run_import(
+                self._db,
+                self._settings,
+                self._clock,
+                request,
+                reader,
+                record,
+                skip_to_row=skip_to_row,
+                on_deliveries=self._on_deliveries,
+            )
+        except asyncio.CancelledError:
+            raise  # shutdown: the import is marked interrupted; its file stays for a rerun
+        except Exception:
+            log.exception("import %s failed", record.id)
+        request.path.unlink(missing_ok=True)
+
+    async def stop(self) -> None:
+        """Cancel running imports (each records that it was interrupted)."""
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=10)
+
+    async def wait(self) -> None:
+        """Wait for every running import to end (tests, shutdown drains)."""
+        if self._tasks:
+            await asyncio.wait(list(self._tasks))
