@@ -1,4 +1,4 @@
-"""The bare baseline for scripts/bench.py (PERFORMANCE.md: "quote figures beside a bare
+"""The bare baseline for scripts/bench (PERFORMANCE.md: "quote figures beside a bare
 baseline measured in the same run").
 
 A minimal FastAPI app on the same stack as refundwatch (uvicorn + uvloop + httptools,
@@ -7,11 +7,11 @@ body, parse the JSON envelope, insert one row per event into a one-table databas
 one executemany (INSERT … ON CONFLICT DO NOTHING), commit, answer a count. No validation, no folding, no buckets, no auth
 lookup. Whatever refundwatch costs above it is the price of its own work.
 
-Run (bench.py does it):
+Run (the bench does it):
     BENCH_BASELINE_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/db \
         uvicorn bench_baseline:app --app-dir scripts --port 8001
 
-The table must exist first (bench.py creates it with ``TABLE_DDL``).
+The table must exist first (the bench creates it with ``TABLE_DDL``).
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-import bench  # noqa: E402  (the stream generator)
+from bench.stream import generate_stream  # noqa: E402
 
 from app.config import Settings  # noqa: E402
 from app.db.engine import Database, create_engine  # noqa: E402
@@ -46,7 +46,7 @@ async def measure(pg: str, n_events: int, batch: int) -> None:
         settings = Settings(database_url=url, environment="test")
         db = Database(create_engine(settings))
         now = datetime.now(UTC)
-        stream = bench.generate_stream(n_events + 2 * batch, batch, 7, now).rest
+        stream = generate_stream(n_events + 2 * batch, batch, 7, now).rest
         stats: dict[str, list[float]] = defaultdict(lambda: [0, 0.0])
         started: dict[int, float] = {}
 

@@ -66,7 +66,7 @@ def main(argv: list[str]) -> int:
         )
     if command == "bench":
         ensure_venv("dev")
-        return run([str(PY), "scripts/bench.py", *rest]) or run(
+        return run([str(PY), "scripts/bench", *rest]) or run(
             [str(PY), "scripts/bench_alert_latency.py"]
         )
     print(__doc__)

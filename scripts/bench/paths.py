@@ -1,0 +1,11 @@
+"""Where the bench finds the project, the venv's tools and its own results."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPTS = ROOT / "scripts"
+BIN = Path(sys.executable).parent
+RESULTS = ROOT / "bench-results"
