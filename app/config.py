@@ -33,6 +33,15 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=20, ge=1, le=500)
     db_max_overflow: int = Field(default=10, ge=0, le=500)
     bootstrap_admin_key: SecretStr | None = None
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="Encrypts marketplace credentials at rest; required in production.",
+    )
+    pdd_gateway_url: str = "https://gw-api.pinduoduo.com/api/router"
+    pdd_calls_per_minute: int = Field(default=600, ge=1, le=100_000)
+    sync_interval_seconds: float = Field(default=60.0, gt=0)
+    sync_lease_seconds: int = Field(default=120, ge=10)
+    sync_windows_per_run: int = Field(default=200, ge=1, le=100_000)
     max_body_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
     max_future_skew_seconds: int = Field(default=300, ge=0)
     max_import_bytes: int = Field(

@@ -16,6 +16,7 @@ from app.auth.endpoints import router as keys_router
 from app.auth.service import KeyCache
 from app.clock import Clock, SystemClock
 from app.config import Settings, get_settings
+from app.connectors.endpoints import router as connections_router
 from app.console import install as install_console
 from app.db.engine import Database, create_engine
 from app.events.schemas import EventBatch
@@ -58,6 +59,7 @@ def create_app(
             await worker.start()
             app.state.worker = worker
         wake = worker.wake_relay if worker is not None else None
+        app.state.syncer = worker.syncer if worker is not None else None
         app.state.ingest = IngestCommitter(app.state.db, settings, on_deliveries=wake)
         app.state.imports = ImportRunner(
             app.state.db, settings, app.state.clock, on_deliveries=wake
@@ -96,6 +98,7 @@ def routers() -> list[Any]:
         health.router,
         ingest_router,
         imports_router,
+        connections_router,
         stores_router,
         figures_router,
         risk_router,

@@ -6,6 +6,7 @@ module only gathers them, so ``app.db`` never imports a capability.
 
 from app.alerts.models import Alert, AlertState, Silence
 from app.auth.models import ApiKey
+from app.connectors.models import Connection
 from app.db.base import Base
 from app.events.models import Event, OrderRecord, RefundRecord
 from app.figures.models import DailyFigures
@@ -19,6 +20,7 @@ __all__ = [
     "AlertState",
     "ApiKey",
     "Base",
+    "Connection",
     "DailyFigures",
     "Delivery",
     "DeliveryAttempt",

@@ -691,3 +691,42 @@ def test_message(
 
 # Not a pytest test, even when a test module imports it by name.
 test_message.__test__ = False  # type: ignore[attr-defined]
+
+
+# --------------------------------------------------------------------------- notices
+
+NOTICE_TITLES: Final[Mapping[str, str]] = {
+    "connection.failing": "品质退款监控：店铺授权失效",
+}
+
+
+def _notice_lines(event_type: str, data: Mapping[str, Any]) -> tuple[str, list[str]]:
+    """Title and facts of a non-alert message (a connection that stopped syncing)."""
+    title = NOTICE_TITLES.get(event_type, f"refundwatch 通知：{_clean(event_type)}")
+    error = data.get("error") or {}
+    advice = data.get("advice") or {}
+    lines = [
+        f"**店铺**：{_clean(data.get('store_id'))}（{_clean(data.get('platform'))}）",
+        f"**错误**：{_clean(error.get('code'))} {_clean(error.get('message'), 200)}",
+        "**影响**：refundwatch 暂停同步该店铺的订单和售后，品质退款率不再更新",
+    ]
+    if isinstance(advice, Mapping) and advice.get("zh"):
+        lines.append(f"**建议**：{_clean(advice.get('zh'), _MAX_ADVICE_CHARS)}")
+    lines.append("（refundwatch 品质退款监控）")
+    return title, lines
+
+
+def render_notice(
+    format: str,
+    event_type: str,
+    data: Mapping[str, Any],
+    *,
+    secret: str | None = None,
+    timestamp_s: int = 0,
+) -> bytes:
+    """A robot message for a notice (not an alert), within the robot's size limit."""
+    robot = _robot(format)
+    title, lines = _notice_lines(event_type, data)
+    head = [f"{robot.heading}{title}"] if robot.heading else []
+    text = _fit(head, [lines], robot.separator, robot.max_bytes)
+    return robot.envelope(title, text, "red", secret, timestamp_s)

@@ -86,6 +86,41 @@ async def enqueue_deliveries(
     return len(rows)
 
 
+async def enqueue_notice(
+    session: AsyncSession,
+    event_type: str,
+    store_id: str,
+    data: dict[str, Any],
+    *,
+    now: datetime,
+) -> int:
+    """Write a notice (``connection.failing``) to every enabled subscription covering the store.
+
+    Tier and alert-type filters are about alerts; a notice passes them.
+    """
+    subscriptions = await session.scalars(
+        select(WebhookSubscription).where(WebhookSubscription.enabled.is_(True))
+    )
+    rows = [
+        {
+            "webhook_id": sub.id,
+            "alert_id": None,
+            "event_type": event_type,
+            "msg_id": new_msg_id(),
+            "payload": data,
+            "status": "pending",
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+        }
+        for sub in subscriptions
+        if sub.store_ids is None or store_id in sub.store_ids
+    ]
+    if rows:
+        await session.execute(insert(Delivery), rows)
+    return len(rows)
+
+
 async def claim_due(
     session: AsyncSession, now: datetime, lease: datetime, batch_size: int
 ) -> list[Delivery]:

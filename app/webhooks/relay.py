@@ -33,6 +33,11 @@ from app.webhooks.sender import SendResult, send
 log = logging.getLogger("refundwatch.relay")
 
 
+def mergeable_into_digest(delivery: Delivery) -> bool:
+    """Alerts (and test pings) merge into a robot digest; notices never do."""
+    return delivery.event_type.startswith(("alert.", "webhook.test"))
+
+
 @dataclass(frozen=True, slots=True)
 class Message:
     """One HTTP request: the deliveries it carries (several for a robot digest)."""
@@ -136,8 +141,13 @@ class Relay:
             return
         rest = deliveries
         if plan.merge:
-            messages.append(Message(tuple(rest[: plan.merge])))
-            rest = rest[plan.merge :]
+            # Over the limit: the alerts go as one digest; a notice (a connection that
+            # failed, a daily report) is its own message, so it waits for a free slot
+            # when alerts take this one.
+            mergeable = [d for d in rest if mergeable_into_digest(d)]
+            taken = mergeable or rest[:1]
+            messages.append(Message(tuple(taken)))
+            rest = [d for d in rest if d not in taken]
         else:
             messages.extend(Message((d,)) for d in rest[: plan.separate])
             rest = rest[plan.separate :]

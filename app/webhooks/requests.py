@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from app.webhooks.formats import render_robot, standard_body, test_message
+from app.webhooks.formats import render_notice, render_robot, standard_body, test_message
 from app.webhooks.models import Delivery, WebhookSubscription
 from app.webhooks.signing import dingtalk_signed_url, standard_headers
 
@@ -38,6 +38,16 @@ def build_request(
             secrets_for(sub, now), delivery.msg_id, int(now.timestamp()), body
         )
         return sub.url, body, headers
+    if not deliveries[0].event_type.startswith(("alert.", "webhook.test")):
+        (notice,) = deliveries  # notices are never merged into a digest
+        body = render_notice(
+            sub.format,
+            notice.event_type,
+            notice.payload,
+            secret=sub.secret,
+            timestamp_s=int(now.timestamp()),
+        )
+        return _robot_url(sub, now), body, {"content-type": "application/json"}
     # A test ping merged into a digest with real alerts must not replace them: the
     # alerts are what the message carries (the robot receiving them proves the ping).
     alerts = [
@@ -49,7 +59,11 @@ def build_request(
         body = test_message(sub.format, now=now, subscription_id=str(sub.id), secret=sub.secret)
     else:
         body = render_robot(sub.format, alerts, secret=sub.secret, timestamp_s=int(now.timestamp()))
-    url = sub.url
+    return _robot_url(sub, now), body, {"content-type": "application/json"}
+
+
+def _robot_url(sub: WebhookSubscription, now: datetime) -> str:
+    """The robot's URL, signed in the query string for a DingTalk robot with a secret."""
     if sub.format == "dingtalk" and sub.secret:
-        url = dingtalk_signed_url(url, sub.secret, int(now.timestamp() * 1000))
-    return url, body, {"content-type": "application/json"}
+        return dingtalk_signed_url(sub.url, sub.secret, int(now.timestamp() * 1000))
+    return sub.url

@@ -17,6 +17,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from app.clock import Clock, SystemClock
 from app.config import Settings
+from app.connectors.pdd.sync import Syncer
 from app.db.engine import Database, create_engine
 from app.webhooks.relay import Relay
 from app.worker.jobs import run_time_based
@@ -31,7 +32,9 @@ class Worker:
         self.clock = clock
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         self.relay = Relay(db, settings, clock)
+        self.syncer = Syncer(db, settings, clock, on_deliveries=self.relay.wake)
         self._relay_task: asyncio.Task[None] | None = None
+        self._sync_task: asyncio.Task[None] | None = None
 
     async def _time_based(self) -> None:
         try:
@@ -51,12 +54,18 @@ class Worker:
         )
         self.scheduler.start()
         self._relay_task = asyncio.create_task(self.relay.run_forever(), name="webhook-relay")
+        self._sync_task = asyncio.create_task(self.syncer.run_forever(), name="connector-sync")
 
     def wake_relay(self) -> None:
         self.relay.wake()
 
     async def stop(self) -> None:
         self.scheduler.shutdown(wait=False)
+        await self.syncer.close()
+        if self._sync_task is not None:
+            self._sync_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sync_task
         await self.relay.stop()
         if self._relay_task is not None:
             self._relay_task.cancel()

@@ -313,6 +313,7 @@ class PddGateway:
         rng: jitter source for :func:`backoff_delay`.
         max_attempts: attempts per call for retryable errors, the first included.
         timeout: seconds for one HTTP exchange.
+        clock_offset: the platform's clock minus ours, as learnt before.
     """
 
     def __init__(
@@ -327,6 +328,7 @@ class PddGateway:
         rng: random.Random | None = None,
         max_attempts: int = 4,
         timeout: float = 30.0,
+        clock_offset: timedelta = timedelta(0),
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
@@ -339,7 +341,7 @@ class PddGateway:
         self._rng = rng
         self._max_attempts = max_attempts
         self._timeout = timeout
-        self._clock_offset = timedelta(0)
+        self._clock_offset = clock_offset  # what an earlier gateway of this store learnt
 
     def __repr__(self) -> str:
         return f"PddGateway(url={self._url!r}, client_id={self._credentials.client_id!r})"
