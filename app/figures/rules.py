@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from fractions import Fraction
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -234,6 +235,31 @@ def merge_deltas(into: dict[BucketKey, list[int]], more: Mapping[BucketKey, Sequ
 def touched_scopes(deltas: Mapping[BucketKey, Sequence[int]]) -> set[Scope]:
     """The scopes whose figures a set of deltas moves (the ones to re-evaluate)."""
     return {(store_id, scope) for (store_id, scope, _day), row in deltas.items() if any(row)}
+
+
+# --------------------------------------------------------------------------- trend
+
+TREND_DAYS = 7
+TREND_BAND = Fraction(1, 1000)
+"""A rate moving by at least this (0.1 percentage point) in a week is a trend."""
+
+
+def trend(now: WindowFigures, week_ago: WindowFigures) -> str | None:
+    """``rising``, ``falling`` or ``flat``: the rate now against the rate 7 days earlier.
+
+    Exact: the rates are fractions and the band is 1/1000, so a move of exactly
+    0.001 is a trend. ``None`` when either rate is undefined (no orders).
+    """
+    if now.orders == 0 or week_ago.orders == 0:
+        return None
+    change = Fraction(now.quality_refunds, now.orders) - Fraction(
+        week_ago.quality_refunds, week_ago.orders
+    )
+    if change >= TREND_BAND:
+        return "rising"
+    if change <= -TREND_BAND:
+        return "falling"
+    return "flat"
 
 
 # --------------------------------------------------------------------------- windows

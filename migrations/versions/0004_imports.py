@@ -49,9 +49,7 @@ def upgrade() -> None:
         sa.Column("failure", sa.Text(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_imports")),
     )
-    op.create_index(
-        op.f("ix_imports_store_id_file_sha256"), "imports", ["store_id", "file_sha256"]
-    )
+    op.create_index(op.f("ix_imports_store_id_file_sha256"), "imports", ["store_id", "file_sha256"])
     op.create_table(
         "import_errors",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),

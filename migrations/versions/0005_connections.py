@@ -48,9 +48,7 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_connections")),
-        sa.UniqueConstraint(
-            "platform", "store_id", name=op.f("uq_connections_platform_store_id")
-        ),
+        sa.UniqueConstraint("platform", "store_id", name=op.f("uq_connections_platform_store_id")),
     )
     op.create_index(
         op.f("ix_connections_status_next_sync_at"), "connections", ["status", "next_sync_at"]
