@@ -17,7 +17,9 @@ or ``app.console.install(app)``, which does both. The pages need ``/static``: in
 Swagger UI keeps the API key a user enters with Authorize (the HTTP bearer scheme) in memory
 only: ``persistAuthorization`` stays off, so the key is not written to the browser's
 localStorage and is gone when the tab closes. The online validator is off too (it would send the
-schema to a public service). ReDoc gets no Google Fonts link and falls back to system fonts.
+schema to a public service). ReDoc gets no Google Fonts link and falls back to system fonts, and
+``console/redoc-offline.js`` runs before it to replace the one image ReDoc 2.x would load from its
+own CDN (the "API docs by Redocly" logo) with an empty inline one.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ DOCS_PATH = "/docs"
 REDOC_PATH = "/redoc"
 DEFAULT_OAUTH2_REDIRECT_PATH = "/docs/oauth2-redirect"
 FAVICON = SWAGGER_UI.path("favicon-32x32.png")
+# ReDoc 2.x hard-codes a logo from its CDN; this same-origin script swaps it out (see the file).
+REDOC_OFFLINE_SHIM = "console/redoc-offline.js"
 
 # The pages point at versioned asset URLs; revalidating the page itself means an upgrade is seen
 # at the next load while the assets stay cached.
@@ -89,15 +93,19 @@ def install_docs(app: FastAPI) -> None:
         return get_swagger_ui_oauth2_redirect_html()
 
     async def redoc_page(request: Request) -> HTMLResponse:
+        redoc_js_url = static_url(request, REDOC.path("redoc.standalone.js"))
         page = get_redoc_html(
             openapi_url=_root_path(request) + openapi_path,
             title=f"{app.title} - ReDoc",
-            redoc_js_url=static_url(request, REDOC.path("redoc.standalone.js")),
+            redoc_js_url=redoc_js_url,
             redoc_favicon_url=static_url(request, FAVICON),
             with_google_fonts=False,
         )
-        page.headers.update(PAGE_HEADERS)
-        return page
+        html = bytes(page.body).decode()
+        bundle = f'<script src="{redoc_js_url}">'
+        shim = f'<script src="{static_url(request, REDOC_OFFLINE_SHIM)}"></script>\n    '
+        assert bundle in html, "FastAPI's ReDoc page no longer loads the bundle as expected"
+        return HTMLResponse(html.replace(bundle, shim + bundle, 1), headers=PAGE_HEADERS)
 
     app.add_route(DOCS_PATH, swagger_ui_page, include_in_schema=False)
     app.add_route(oauth2_redirect_path, swagger_ui_oauth2_redirect, include_in_schema=False)
