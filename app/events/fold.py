@@ -41,6 +41,8 @@ class RefundState:
     appeal: str | None = None
     appeal_at: datetime | None = None
     appeal_event_id: str | None = None
+    # From the earliest refund.requested, like the order and the product.
+    sku_id: str | None = None
 
     def reason(self, basis: str) -> str | None:
         return self.latest_reason if basis == "latest" else self.first_reason
@@ -66,6 +68,10 @@ class OrderState:
     amount: str | None = None
     shipped_at: datetime | None = None
     delivered_at: datetime | None = None
+    # The earliest order.shipped that names a courier (ties: the smaller event_id).
+    courier: str | None = None
+    courier_at: datetime | None = None
+    courier_event_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +87,12 @@ class Contribution:
     applied_day: date | None = None
     quality_day: date | None = None
     pending: bool = False
+    # What the explaining figures split by (DESIGN's breakdowns and SKU scope).
+    sku_id: str | None = None
+    courier: str | None = None
+    ship_band: str | None = None
+    reason: str | None = None  # of the earliest counted quality refund
+    kind: str | None = None  # of the earliest counted quality refund
 
 
 NO_CONTRIBUTION = Contribution()
@@ -107,6 +119,7 @@ def fold_refund_event(state: RefundState, event: object) -> None:
         state.order_id = event.order_id
         state.kind = event.kind
         state.product_id = event.product_id
+        state.sku_id = event.sku_id
     if isinstance(event, RefundRequested | RefundReasonChanged):
         if _earlier(at, eid, state.first_reason_at, state.first_reason_event_id):
             state.first_reason, state.first_reason_at = event.reason, at
@@ -143,5 +156,8 @@ def fold_order_event(state: OrderState, event: object) -> None:
     elif kind == "order.shipped":
         if state.shipped_at is None or at < state.shipped_at:
             state.shipped_at = at
+        courier = getattr(event, "courier", None)
+        if courier and _earlier(at, eid, state.courier_at, state.courier_event_id):
+            state.courier, state.courier_at, state.courier_event_id = courier, at, eid
     elif kind == "order.delivered" and (state.delivered_at is None or at < state.delivered_at):
         state.delivered_at = at

@@ -25,8 +25,10 @@ class Event(Base):
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
     content_hash: Mapped[bytes] = mapped_column(LargeBinary(16))
-    # The event exactly as accepted (canonical JSON, sorted keys).
-    payload: Mapped[str] = mapped_column(Text)
+    # The event exactly as accepted (canonical JSON, sorted keys); NULL once older than
+    # REFUNDWATCH_RAW_RETENTION_DAYS. Nothing reads it back: the id and content_hash
+    # keep resends exact, and the figures come from the folded state below.
+    payload: Mapped[str | None] = mapped_column(Text)
     # Read only by event_id: no other index (migration 0003 says why).
 
 
@@ -55,6 +57,7 @@ class RefundRecord(Base):
     appeal: Mapped[str | None] = mapped_column(String(16))
     appeal_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     appeal_event_id: Mapped[str | None] = mapped_column(String(128))
+    sku_id: Mapped[str | None] = mapped_column(String(128))
 
     __table_args__ = (
         Index(None, "store_id", "order_id"),
@@ -76,9 +79,17 @@ class OrderRecord(Base):
     amount: Mapped[str | None] = mapped_column(String(32))
     shipped_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    courier: Mapped[str | None] = mapped_column(String(64))
+    courier_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    courier_event_id: Mapped[str | None] = mapped_column(String(128))
     # What the order adds to the daily buckets right now (see app.figures.rules).
     c_product_id: Mapped[str | None] = mapped_column(String(128))
     c_paid_day: Mapped[date | None] = mapped_column(Date)
     c_applied_day: Mapped[date | None] = mapped_column(Date)
     c_quality_day: Mapped[date | None] = mapped_column(Date)
     c_pending: Mapped[bool] = mapped_column(Boolean, default=False)
+    c_sku_id: Mapped[str | None] = mapped_column(String(128))
+    c_courier: Mapped[str | None] = mapped_column(String(64))
+    c_ship_band: Mapped[str | None] = mapped_column(String(8))
+    c_reason: Mapped[str | None] = mapped_column(String(32))
+    c_kind: Mapped[str | None] = mapped_column(String(32))

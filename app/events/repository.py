@@ -39,7 +39,18 @@ _ORDER_FIELDS = [f.name for f in fields(OrderState)]
 # attrgetter, not dataclasses.astuple: astuple deep-copies every value.
 _refund_values = operator.attrgetter(*_REFUND_FIELDS)
 _order_values = operator.attrgetter(*_ORDER_FIELDS)
-CONTRIBUTION_COLUMNS = ("c_product_id", "c_paid_day", "c_applied_day", "c_quality_day", "c_pending")
+CONTRIBUTION_COLUMNS = (
+    "c_product_id",
+    "c_paid_day",
+    "c_applied_day",
+    "c_quality_day",
+    "c_pending",
+    "c_sku_id",
+    "c_courier",
+    "c_ship_band",
+    "c_reason",
+    "c_kind",
+)
 _contribution_values = operator.attrgetter(*(f.name for f in fields(Contribution)))
 
 _EVENT_COLUMNS = (

@@ -176,6 +176,7 @@ class RefundRequested(_RefundEvent):
     kind: Kind
     reason: Reason
     product_id: EntityId | None = None
+    sku_id: EntityId | None = None
     amount: Amount | None = None
 
 
@@ -249,8 +250,10 @@ _CUSTOM_CODES = {"invalid_occurred_at", "naive_occurred_at", "unknown_reason", "
 
 
 @dataclass(slots=True)
-class EventError:
-    code: Annotated[str, Field(description="Machine code, e.g. unknown_reason, event_id_conflict")]
+class FieldError:
+    """One thing wrong with an event: its code, the field, and what is wrong in words."""
+
+    code: Annotated[str, Field(description="Machine code, e.g. unknown_reason, missing_field")]
     message: str
     field: Annotated[str | None, Field(description="The event field at fault, if one")] = None
 
@@ -258,32 +261,77 @@ class EventError:
         return {"code": self.code, "message": self.message, "field": self.field}
 
 
+@dataclass(slots=True)
+class EventError:
+    """Why an event was rejected: the first problem (``code``, ``field``, ``message``)
+    and, in ``errors``, every problem found, that one first."""
+
+    code: Annotated[str, Field(description="Machine code, e.g. unknown_reason, event_id_conflict")]
+    message: str
+    field: Annotated[str | None, Field(description="The event field at fault, if one")] = None
+    errors: Annotated[
+        list[FieldError] | None,
+        Field(description="Every problem of the event, the first one included"),
+    ] = None
+
+    def as_dict(self) -> dict[str, Any]:
+        problems = self.errors or [FieldError(self.code, self.message, self.field)]
+        return {
+            "code": self.code,
+            "message": self.message,
+            "field": self.field,
+            "errors": [p.as_dict() for p in problems],
+        }
+
+
 def describe_validation_error(exc: ValidationError) -> EventError:
-    """Turn pydantic's first error for one event into our code, field and message."""
-    err = exc.errors(include_url=False)[0]
+    """Every pydantic error of one event in our codes, fields and messages.
+
+    The first is the event's ``code``/``field``/``message`` (what clients read
+    first); ``errors`` lists them all, so a client fixes an event in one go.
+    """
+    problems: list[FieldError] = []
+    for err in exc.errors(include_url=False):
+        problem = _describe_one(err)
+        if problem not in problems:
+            problems.append(problem)
+    first = problems[0]
+    return EventError(code=first.code, message=first.message, field=first.field, errors=problems)
+
+
+def _describe_one(err: Any) -> FieldError:
     kind = err["type"]
     loc = [str(part) for part in err["loc"]]
     if kind == "union_tag_not_found":
-        return EventError(code="missing_field", field="type", message="type: field required")
+        return FieldError(code="missing_field", field="type", message="type is required")
     if kind == "union_tag_invalid":
         tag = err.get("input", {}).get("type") if isinstance(err.get("input"), dict) else None
-        return EventError(
+        return FieldError(
             code="unknown_type",
             field="type",
             message=f"type {tag!r} is unknown; valid: {', '.join(_event_types())}",
         )
     if kind in ("model_attributes_type", "dict_type", "model_type"):
-        return EventError(code="invalid_event", message="each event must be a JSON object")
+        return FieldError(code="invalid_event", message="each event must be a JSON object")
     # loc is (tag, field, ...) for a discriminated union.
     field = loc[1] if len(loc) > 1 else (loc[0] if loc else None)
-    message = f"{field}: {err['msg']}" if field else err["msg"]
-    if kind in _CUSTOM_CODES:
-        return EventError(code=kind, field=field, message=f"{field}: {err['msg']}")
     if kind == "missing":
-        return EventError(code="missing_field", field=field, message=f"{field}: field required")
-    if field in _FIELD_CODES:
-        return EventError(code=_FIELD_CODES[field], field=field, message=message)
-    return EventError(code="invalid_field", field=field, message=message)
+        return FieldError(code="missing_field", field=field, message=f"{field} is required")
+    message = _naming(field, err["msg"])
+    if kind in _CUSTOM_CODES:
+        return FieldError(code=kind, field=field, message=message)
+    code = _FIELD_CODES.get(field or "", "invalid_field")
+    return FieldError(code=code, field=field, message=message)
+
+
+def _naming(field: str | None, message: str) -> str:
+    """The message with the field named once: ours already start with it
+    ("amount must be…"), pydantic's do not ("String should have…")."""
+    if field is None or message.startswith(field):
+        return message
+    if message[:1].islower():  # "must not contain…" reads on from the name
+        return f"{field} {message}"
+    return f"{field}: {message}"
 
 
 def _event_types() -> list[str]:
@@ -323,6 +371,44 @@ class EventBatch(BaseModel):
 
     events: list[EventIn] = Field(min_length=1, max_length=MAX_EVENTS)
 
+
+INGEST_ANSWER_EXAMPLE: dict[str, Any] = {
+    "accepted": 2,
+    "duplicates": 1,
+    "rejected": 1,
+    "results": [
+        {"event_id": "e1", "status": "accepted"},
+        {"event_id": "e2", "status": "accepted"},
+        {"event_id": "e3", "status": "duplicate"},
+        {
+            "event_id": "e4",
+            "status": "rejected",
+            "error": {
+                "code": "unknown_reason",
+                "message": "reason 'too_expensive' is unknown; valid: quality_issue, "
+                "not_as_described, damaged, wrong_item, missing_parts, counterfeit, "
+                "changed_mind, ordered_by_mistake, shipping_delay, lost_in_transit, other "
+                "(or their Chinese labels)",
+                "field": "reason",
+                "errors": [
+                    {
+                        "code": "unknown_reason",
+                        "message": "reason 'too_expensive' is unknown; valid: quality_issue, "
+                        "not_as_described, damaged, wrong_item, missing_parts, counterfeit, "
+                        "changed_mind, ordered_by_mistake, shipping_delay, lost_in_transit, "
+                        "other (or their Chinese labels)",
+                        "field": "reason",
+                    },
+                    {
+                        "code": "invalid_amount",
+                        "message": 'amount must be a non-negative decimal string such as "19.90"',
+                        "field": "amount",
+                    },
+                ],
+            },
+        },
+    ],
+}
 
 INGEST_EXAMPLE: dict[str, Any] = {
     "events": [

@@ -8,7 +8,7 @@ from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import and_, bindparam, column, delete, func, or_, select, text
+from sqlalchemy import and_, bindparam, case, column, delete, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.dialect import is_postgres, upsert_rows
@@ -16,9 +16,15 @@ from app.events.fold import RefundState
 from app.events.models import OrderRecord, RefundRecord
 from app.events.repository import refund_state_columns
 from app.events.vocabulary import OUTCOME_BY_STAGE
-from app.figures.models import STORE_SCOPE, DailyFigures
+from app.figures.models import (
+    STORE_SCOPE,
+    DailyBreakdown,
+    DailyFigures,
+    DailySkuFigures,
+    PlatformFigures,
+)
 from app.figures.rules import (
-    BucketKey,
+    BucketDeltas,
     WindowFigures,
     counted_quality_refund_sql,
     pending_refund_sql,
@@ -30,26 +36,36 @@ from app.stores.rules import StoreContext
 _BUCKET_COUNTS = ("orders", "applied_quality_refunds", "quality_refunds", "pending_quality_refunds")
 
 
-async def apply_bucket_deltas(session: AsyncSession, deltas: dict[BucketKey, list[int]]) -> None:
-    """One upsert for all (store, scope, day) deltas, in key order (no deadlocks)."""
-    rows = [
-        (store_id, scope, day, *d) for (store_id, scope, day), d in sorted(deltas.items()) if any(d)
-    ]
-    if not rows:
-        return
-    await upsert_rows(
-        session,
-        DailyFigures.__table__,
-        ["store_id", "product_id", "day"],
-        _BUCKET_COUNTS,
-        ["store_id", "product_id", "day", *_BUCKET_COUNTS],
-        rows,
-        mode="add",
-    )
+_SKU_COUNTS = _BUCKET_COUNTS
+_BREAKDOWN_COUNTS = ("orders", "quality_refunds")
+
+
+async def apply_bucket_deltas(session: AsyncSession, deltas: BucketDeltas) -> None:
+    """One upsert per bucket table for all the deltas, in key order (no deadlocks)."""
+    for table, keys, counts, rows in (
+        (DailyFigures.__table__, ("store_id", "product_id", "day"), _BUCKET_COUNTS, deltas.figures),
+        (
+            DailySkuFigures.__table__,
+            ("store_id", "product_id", "sku_id", "day"),
+            _SKU_COUNTS,
+            deltas.skus,
+        ),
+        (
+            DailyBreakdown.__table__,
+            ("store_id", "product_id", "dimension", "key", "day"),
+            _BREAKDOWN_COUNTS,
+            deltas.breakdowns,
+        ),
+    ):
+        values = [(*key, *d) for key, d in sorted(rows.items()) if any(d)]
+        if values:
+            await upsert_rows(session, table, keys, counts, [*keys, *counts], values, mode="add")
 
 
 async def clear_store_buckets(session: AsyncSession, store_id: str) -> None:
-    await session.execute(delete(DailyFigures).where(DailyFigures.store_id == store_id))
+    """Every bucket row of a store (a rebuild writes them again)."""
+    for model in (DailyFigures, DailySkuFigures, DailyBreakdown):
+        await session.execute(delete(model).where(model.store_id == store_id))
 
 
 # The windows of many scopes as one fixed-shape relation (PostgreSQL arrays).
@@ -323,3 +339,166 @@ async def refunds_requested(
         )
     ).all()
     return [RefundRow(RefundState(*row[:-3]), row[-3], row[-2], row[-1]) for row in rows]
+
+
+# --------------------------------------------------------------------------- two windows at once
+
+
+def _two_window_sums(model: Any, now: tuple[date, date], before: tuple[date, date]) -> list[Any]:
+    """The four sums over each of two windows, as conditional sums of one scan."""
+    columns = (
+        model.orders,
+        model.applied_quality_refunds,
+        model.quality_refunds,
+        model.pending_quality_refunds,
+    )
+    sums: list[Any] = []
+    for start, end in (now, before):
+        inside = and_(model.day >= start, model.day <= end)
+        sums.extend(func.sum(case((inside, c), else_=0)) for c in columns)
+    return sums
+
+
+def _split(row: Sequence[Any]) -> tuple[WindowFigures, WindowFigures]:
+    return _figures(row[:4]), _figures(row[4:8])
+
+
+async def scope_windows(
+    session: AsyncSession,
+    store_id: str,
+    now: tuple[date, date],
+    before: tuple[date, date],
+    *,
+    product_id: str | None = None,
+) -> dict[str, tuple[WindowFigures, WindowFigures]]:
+    """Per scope: the window ending today and the one ending 7 days earlier, in one scan.
+
+    All products with rows in either window, or one product (and the store with
+    ``product_id=""``).
+    """
+    low = min(now[0], before[0])
+    query = (
+        select(DailyFigures.product_id, *_two_window_sums(DailyFigures, now, before))
+        .where(
+            DailyFigures.store_id == store_id,
+            DailyFigures.day >= low,
+            DailyFigures.day <= now[1],
+        )
+        .group_by(DailyFigures.product_id)
+    )
+    if product_id is not None:
+        query = query.where(DailyFigures.product_id == product_id)
+    return {row[0]: _split(row[1:]) for row in await session.execute(query)}
+
+
+async def sku_windows(
+    session: AsyncSession,
+    store_id: str,
+    product_id: str,
+    now: tuple[date, date],
+    before: tuple[date, date],
+) -> dict[str, tuple[WindowFigures, WindowFigures]]:
+    """Per SKU of a product: the window ending today and the one 7 days earlier."""
+    low = min(now[0], before[0])
+    query = (
+        select(DailySkuFigures.sku_id, *_two_window_sums(DailySkuFigures, now, before))
+        .where(
+            DailySkuFigures.store_id == store_id,
+            DailySkuFigures.product_id == product_id,
+            DailySkuFigures.day >= low,
+            DailySkuFigures.day <= now[1],
+        )
+        .group_by(DailySkuFigures.sku_id)
+    )
+    return {row[0]: _split(row[1:]) for row in await session.execute(query)}
+
+
+async def scope_days(
+    session: AsyncSession, store_id: str, scopes: Sequence[str], start: date, end: date
+) -> dict[str, dict[date, WindowFigures]]:
+    """The daily rows of some scopes over a span (what ``count_clears_on`` walks)."""
+    if not scopes:
+        return {}
+    rows = await session.execute(
+        select(
+            DailyFigures.product_id,
+            DailyFigures.day,
+            DailyFigures.orders,
+            DailyFigures.applied_quality_refunds,
+            DailyFigures.quality_refunds,
+            DailyFigures.pending_quality_refunds,
+        ).where(
+            DailyFigures.store_id == store_id,
+            DailyFigures.product_id.in_(list(scopes)),
+            DailyFigures.day >= start,
+            DailyFigures.day <= end,
+        )
+    )
+    series: dict[str, dict[date, WindowFigures]] = {}
+    for row in rows:
+        series.setdefault(row[0], {})[row[1]] = _figures(row[2:])
+    return series
+
+
+async def breakdown_sums(
+    session: AsyncSession, store_id: str, scope: str, dimension: str, start: date, end: date
+) -> list[tuple[str, int, int]]:
+    """(key, orders, quality_refunds) of a dimension over a window; key '' is null."""
+    rows = await session.execute(
+        select(
+            DailyBreakdown.key,
+            func.sum(DailyBreakdown.orders),
+            func.sum(DailyBreakdown.quality_refunds),
+        )
+        .where(
+            DailyBreakdown.store_id == store_id,
+            DailyBreakdown.product_id == scope,
+            DailyBreakdown.dimension == dimension,
+            DailyBreakdown.day >= start,
+            DailyBreakdown.day <= end,
+        )
+        .group_by(DailyBreakdown.key)
+    )
+    return [(row[0], int(row[1] or 0), int(row[2] or 0)) for row in rows]
+
+
+# --------------------------------------------------------------------------- platform figures
+
+
+async def put_platform_figures(
+    session: AsyncSession, store_id: str, day: date, values: dict[str, Any], now: datetime
+) -> None:
+    """Store (or replace) what the platform showed for the day."""
+    await upsert_rows(
+        session,
+        PlatformFigures.__table__,
+        ["store_id", "day"],
+        ["quality_refund_rate", "quality_refunds", "orders", "updated_at"],
+        ["store_id", "day", "quality_refund_rate", "quality_refunds", "orders", "updated_at"],
+        [
+            (
+                store_id,
+                day,
+                values.get("quality_refund_rate"),
+                values.get("quality_refunds"),
+                values.get("orders"),
+                now,
+            )
+        ],
+    )
+
+
+async def platform_figures_between(
+    session: AsyncSession, store_id: str, first: date, last: date
+) -> list[PlatformFigures]:
+    return list(
+        await session.scalars(
+            select(PlatformFigures)
+            .where(
+                PlatformFigures.store_id == store_id,
+                PlatformFigures.day >= first,
+                PlatformFigures.day <= last,
+            )
+            .order_by(PlatformFigures.day)
+        )
+    )

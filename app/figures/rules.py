@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from fractions import Fraction
 from typing import Any
@@ -28,7 +28,6 @@ from app.figures.models import STORE_SCOPE
 from app.policies.rules import PolicyRules
 
 Scope = tuple[str, str]  # (store_id, product_id or "" for the store)
-BucketKey = tuple[str, str, date]  # (store_id, scope, day)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +135,7 @@ def contribution(
     paid_day = local_day(order.paid_at, tz) if order and order.paid_at else None
     applied_day: date | None = None
     quality_day: date | None = None
+    first_counted: RefundState | None = None
     all_open = True
     for refund in refunds:
         if not is_quality_refund(refund, policy):
@@ -147,6 +147,8 @@ def contribution(
         if refund.is_counted:
             if quality_day is None or day < quality_day:
                 quality_day = day
+            if first_counted is None or _requested_key(refund) < _requested_key(first_counted):
+                first_counted = refund
             if not refund.is_open:
                 all_open = False
     return Contribution(
@@ -155,40 +157,145 @@ def contribution(
         applied_day=applied_day,
         quality_day=quality_day,
         pending=quality_day is not None and all_open,
+        sku_id=order_sku(order, refunds),
+        courier=order.courier if order is not None else None,
+        ship_band=ship_band(order.paid_at, order.shipped_at) if order is not None else None,
+        reason=first_counted.reason(policy.reason_basis) if first_counted else None,
+        kind=first_counted.kind if first_counted else None,
     )
 
 
-def bucket_units(contrib: Contribution) -> list[tuple[str, date, int]]:
-    """(scope, day, figure index) units a contribution adds."""
-    scopes = [STORE_SCOPE] if contrib.product_id is None else [STORE_SCOPE, contrib.product_id]
-    units: list[tuple[str, date, int]] = []
-    for scope in scopes:
-        if contrib.paid_day is not None:
-            units.append((scope, contrib.paid_day, 0))
-        if contrib.applied_day is not None:
-            units.append((scope, contrib.applied_day, 1))
-        if contrib.quality_day is not None:
-            units.append((scope, contrib.quality_day, 2))
-            if contrib.pending:
-                units.append((scope, contrib.quality_day, 3))
-    return units
+def _requested_key(refund: RefundState) -> tuple[datetime, str]:
+    assert refund.requested_at is not None
+    return refund.requested_at, refund.requested_event_id or ""
 
 
-def add_delta(
-    deltas: dict[BucketKey, list[int]],
-    store_id: str,
-    old: Contribution,
-    new: Contribution,
-) -> None:
-    """Accumulate new − old into per-(store, scope, day) figure deltas."""
-    if old == new:
-        return
-    for sign, contrib in ((-1, old), (1, new)):
-        for scope, day, index in bucket_units(contrib):
-            row = deltas.get((store_id, scope, day))
-            if row is None:
-                row = deltas[(store_id, scope, day)] = [0, 0, 0, 0]
-            row[index] += sign
+def order_sku(order: OrderState | None, refunds: Iterable[RefundState]) -> str | None:
+    """The order's SKU: its winning order.paid's, else its earliest refund.requested's
+    that names one (DESIGN's SKU scope)."""
+    if order is not None and order.sku_id is not None:
+        return order.sku_id
+    best: tuple[datetime, str, str] | None = None
+    for refund in refunds:
+        if refund.sku_id is None or refund.requested_at is None:
+            continue
+        key = (refund.requested_at, refund.requested_event_id or "", refund.sku_id)
+        if best is None or key < best:
+            best = key
+    return best[2] if best is not None else None
+
+
+SHIP_BANDS = ("0-24", "24-48", "48-72", "72+")
+"""Hours from paid to the earliest order.shipped; each band is [low, high) hours."""
+
+BREAKDOWN_DIMENSIONS = ("courier", "ship_hours", "reason", "kind")
+NO_KEY = ""  # a breakdown key that is null (no courier, never shipped): '' in the buckets
+
+
+def ship_band(paid_at: datetime | None, shipped_at: datetime | None) -> str | None:
+    """The band of hours from paid to shipped; None when never paid or never shipped.
+
+    Shipped before paid (clocks of two systems) counts as within 24 hours.
+    """
+    if paid_at is None or shipped_at is None:
+        return None
+    hours = (shipped_at - paid_at).total_seconds() / 3600
+    if hours < 24:
+        return SHIP_BANDS[0]
+    if hours < 48:
+        return SHIP_BANDS[1]
+    if hours < 72:
+        return SHIP_BANDS[2]
+    return SHIP_BANDS[3]
+
+
+FigureKey = tuple[str, str, date]  # (store_id, scope, day)
+SkuKey = tuple[str, str, str, date]  # (store_id, product_id, sku_id, day)
+BreakdownKey = tuple[str, str, str, str, date]  # (store_id, scope, dimension, key, day)
+
+
+@dataclass(slots=True)
+class BucketDeltas:
+    """What a set of order changes adds to each bucket table (one row per key)."""
+
+    figures: dict[FigureKey, list[int]] = field(default_factory=dict)
+    skus: dict[SkuKey, list[int]] = field(default_factory=dict)
+    breakdowns: dict[BreakdownKey, list[int]] = field(default_factory=dict)
+
+    def add(self, store_id: str, old: Contribution, new: Contribution) -> None:
+        """Accumulate new − old for one order of ``store_id``."""
+        if old == new:
+            return
+        for sign, contrib in ((-1, old), (1, new)):
+            _add_units(self, store_id, contrib, sign)
+
+    def merge(self, other: BucketDeltas) -> None:
+        """Add ``other`` to these (the deltas of several chunks, written once)."""
+        _merge(self.figures, other.figures)
+        _merge(self.skus, other.skus)
+        _merge(self.breakdowns, other.breakdowns)
+
+    def touched_scopes(self) -> set[Scope]:
+        """The store and product scopes whose figures move (the ones to re-evaluate)."""
+        return {(s, scope) for (s, scope, _day), row in self.figures.items() if any(row)}
+
+
+def _merge(mine: dict[Any, list[int]], theirs: Mapping[Any, Sequence[int]]) -> None:
+    for key, row in theirs.items():
+        total = mine.get(key)
+        if total is None:
+            mine[key] = list(row)
+        else:
+            for index, value in enumerate(row):
+                total[index] += value
+
+
+def _add_units(deltas: BucketDeltas, store_id: str, c: Contribution, sign: int) -> None:
+    """Add ``sign`` × one order's units to the deltas (the hot loop of every ingest)."""
+    figures, skus, breakdowns = deltas.figures, deltas.skus, deltas.breakdowns
+    paid, applied, quality = c.paid_day, c.applied_day, c.quality_day
+    pending = quality if c.pending else None
+    days = ((0, paid), (1, applied), (2, quality), (3, pending))
+    # courier and ship_hours split the window's orders and their quality refunds;
+    # reason and kind split only the quality refunds.
+    order_keys = (("courier", c.courier or NO_KEY), ("ship_hours", c.ship_band or NO_KEY))
+    refund_keys = (("reason", c.reason or NO_KEY), ("kind", c.kind or NO_KEY))
+    for scope in (STORE_SCOPE,) if c.product_id is None else (STORE_SCOPE, c.product_id):
+        for index, day in days:
+            if day is not None:
+                key3 = (store_id, scope, day)
+                row = figures.get(key3)
+                if row is None:
+                    row = figures[key3] = [0, 0, 0, 0]
+                row[index] += sign
+        for dimension, key in order_keys:
+            if paid is not None:
+                key5 = (store_id, scope, dimension, key, paid)
+                row = breakdowns.get(key5)
+                if row is None:
+                    row = breakdowns[key5] = [0, 0]
+                row[0] += sign
+            if quality is not None:
+                key5 = (store_id, scope, dimension, key, quality)
+                row = breakdowns.get(key5)
+                if row is None:
+                    row = breakdowns[key5] = [0, 0]
+                row[1] += sign
+        if quality is not None:
+            for dimension, key in refund_keys:
+                key5 = (store_id, scope, dimension, key, quality)
+                row = breakdowns.get(key5)
+                if row is None:
+                    row = breakdowns[key5] = [0, 0]
+                row[1] += sign
+    if c.product_id is not None and c.sku_id is not None:
+        for index, day in days:
+            if day is not None:
+                key4 = (store_id, c.product_id, c.sku_id, day)
+                row = skus.get(key4)
+                if row is None:
+                    row = skus[key4] = [0, 0, 0, 0]
+                row[index] += sign
 
 
 def contributions(
@@ -213,28 +320,12 @@ def contributions(
 def bucket_deltas(
     before: Mapping[tuple[str, str], Contribution],
     after: Mapping[tuple[str, str], Contribution],
-) -> dict[BucketKey, list[int]]:
+) -> BucketDeltas:
     """The bucket deltas of orders whose contribution went from ``before`` to ``after``."""
-    deltas: dict[BucketKey, list[int]] = {}
+    deltas = BucketDeltas()
     for key, new in after.items():
-        add_delta(deltas, key[0], before.get(key, NO_CONTRIBUTION), new)
+        deltas.add(key[0], before.get(key, NO_CONTRIBUTION), new)
     return deltas
-
-
-def merge_deltas(into: dict[BucketKey, list[int]], more: Mapping[BucketKey, Sequence[int]]) -> None:
-    """Add ``more`` to ``into`` (the deltas of several chunks, written once)."""
-    for key, row in more.items():
-        total = into.get(key)
-        if total is None:
-            into[key] = list(row)
-        else:
-            for index, value in enumerate(row):
-                total[index] += value
-
-
-def touched_scopes(deltas: Mapping[BucketKey, Sequence[int]]) -> set[Scope]:
-    """The scopes whose figures a set of deltas moves (the ones to re-evaluate)."""
-    return {(store_id, scope) for (store_id, scope, _day), row in deltas.items() if any(row)}
 
 
 # --------------------------------------------------------------------------- trend
@@ -262,6 +353,36 @@ def trend(now: WindowFigures, week_ago: WindowFigures) -> str | None:
     return "flat"
 
 
+def count_clears_on(
+    daily_counts: Mapping[date, int], as_of: date, window_days: int, min_count: int
+) -> date | None:
+    """The first day after ``as_of`` on which, with no new quality refunds, the
+    window's count falls below ``min_count``; None when it already is below.
+
+    ``daily_counts`` holds the count each day adds (the tier's basis: counted or
+    applied) over the window ending on ``as_of``. Each day after ``as_of`` the
+    window drops its oldest day; the answer is at most ``window_days`` days away.
+    """
+    first = as_of - timedelta(days=window_days - 1)
+    remaining = sum(n for day, n in daily_counts.items() if first <= day <= as_of)
+    if remaining < min_count:
+        return None
+    for k in range(1, window_days + 1):
+        remaining -= daily_counts.get(first + timedelta(days=k - 1), 0)
+        if remaining < min_count:
+            return as_of + timedelta(days=k)
+    return as_of + timedelta(days=window_days)  # unreachable: min_count >= 1
+
+
+def window_sum(series: Mapping[date, WindowFigures], start: date, end: date) -> WindowFigures:
+    """The figures of a window from a daily series (days outside it are ignored)."""
+    totals = [0, 0, 0, 0]
+    for day, f in series.items():
+        if start <= day <= end:
+            _add(totals, f, 1)
+    return WindowFigures(*totals)
+
+
 # --------------------------------------------------------------------------- windows
 
 
@@ -278,7 +399,8 @@ def sliding_windows(
     day = first
     while day <= last:
         _add(totals, series.get(day), 1)
-        _add(totals, series.get(day - timedelta(days=window_days)), -1)
+        if day > first:  # the day leaving the window was added (the first window's days)
+            _add(totals, series.get(day - timedelta(days=window_days)), -1)
         points.append((day, WindowFigures(*totals)))
         day += timedelta(days=1)
     return points

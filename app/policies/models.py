@@ -29,5 +29,7 @@ class Policy(Base):
     tiers: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     # Platform after-sale labels → reason codes, for imports and connectors.
     reason_aliases: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    # counted: tiers judge quality_refunds; applied: applied_quality_refunds.
+    count_basis: Mapped[str] = mapped_column(String(16), default="counted")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -27,6 +27,7 @@ async def policy_out(session: AsyncSession, policy: Policy) -> PolicyOut:
         reminder_interval_seconds=policy.reminder_interval_seconds,
         tiers=list(policy.tiers),
         reason_aliases=dict(policy.reason_aliases or {}),
+        count_basis=policy.count_basis,
         stores=await count_stores_on_policy(session, policy.id),
         created_at=policy.created_at,
         updated_at=policy.updated_at,
@@ -56,6 +57,7 @@ def _apply(policy: Policy, body: PolicyIn, now: datetime) -> None:
     policy.reminder_interval_seconds = body.reminder_interval_seconds
     policy.tiers = body.tiers_json()
     policy.reason_aliases = body.reason_aliases
+    policy.count_basis = body.count_basis
     policy.updated_at = now
 
 

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.alerts.repository import states_at_risk
 from app.alerts.rules import AT_RISK
 from app.figures.models import STORE_SCOPE
-from app.figures.repository import window_figures_many
-from app.figures.rules import EMPTY
+from app.figures.repository import scope_days, window_figures_many
+from app.figures.rules import EMPTY, TREND_DAYS, WindowFigures, count_clears_on, trend
 from app.figures.schemas import TierStatus, figure_fields
 from app.policies.tiers import STATE_SEVERITY, TierScope, quality_refund_rate, what_if
 from app.risk.schemas import RiskItem, WhatIfIn, WhatIfOut, WhatIfTier
@@ -38,12 +38,22 @@ async def scopes_at_risk(
     scopes_by_store: dict[str, set[str]] = defaultdict(set)
     for c in candidates:
         scopes_by_store[c.store_id].add(c.product_id)
+    today = {s: ctx.today(now) for s, ctx in contexts.items()}
     windows = [
-        (s, sorted(scopes), *contexts[s].window(contexts[s].today(now)))
+        (s, sorted(scopes), *contexts[s].window(today[s]))
         for s, scopes in scopes_by_store.items()
         if s in contexts
     ]
     figures = await window_figures_many(session, windows)
+    week_ago = await window_figures_many(
+        session,
+        [
+            (s, sorted(scopes), *contexts[s].window(today[s] - timedelta(days=TREND_DAYS)))
+            for s, scopes in scopes_by_store.items()
+            if s in contexts
+        ],
+    )
+    series = await _breached_series(session, contexts, figures, today)
     items: list[RiskItem] = []
     for s, scope in sorted({(c.store_id, c.product_id) for c in candidates}):
         ctx = contexts.get(s)
@@ -51,9 +61,14 @@ async def scopes_at_risk(
             continue
         f = figures.get((s, scope), EMPTY)
         kind: TierScope = "store" if scope == STORE_SCOPE else "product"
-        for v in ctx.policy.verdicts(f.orders, f.quality_refunds, kind):
+        scope_trend = trend(f, week_ago.get((s, scope), EMPTY))
+        for v in ctx.policy.judge(f, kind):
             if v.state not in AT_RISK or (state and v.state != state) or (tier and v.tier != tier):
                 continue
+            clears = None
+            if v.state == "breached":
+                counts = {d: ctx.policy.count(x) for d, x in series.get((s, scope), {}).items()}
+                clears = count_clears_on(counts, today[s], ctx.window_days, v.min_count)
             items.append(
                 RiskItem(
                     store_id=s,
@@ -66,7 +81,9 @@ async def scopes_at_risk(
                     refunds_until_breach=v.refunds_until_breach,
                     orders_to_recover=v.orders_to_recover,
                     since=since.get((s, scope, v.tier)) or now,
-                    as_of=ctx.today(now),
+                    as_of=today[s],
+                    trend=scope_trend,
+                    count_clears_on=clears,
                     **figure_fields(f),
                 )
             )
@@ -83,6 +100,26 @@ async def scopes_at_risk(
     return items
 
 
+async def _breached_series(
+    session: AsyncSession,
+    contexts: dict[str, StoreContext],
+    figures: dict[tuple[str, str], WindowFigures],
+    today: dict[str, date],
+) -> dict[tuple[str, str], dict[date, WindowFigures]]:
+    """The daily rows of every breached scope (few), one read per store."""
+    breached: dict[str, list[str]] = defaultdict(list)
+    for (s, scope), f in figures.items():
+        kind: TierScope = "store" if scope == STORE_SCOPE else "product"
+        if any(v.state == "breached" for v in contexts[s].policy.judge(f, kind)):
+            breached[s].append(scope)
+    series: dict[tuple[str, str], dict[date, WindowFigures]] = {}
+    for s, scopes in breached.items():
+        start, end = contexts[s].window(today[s])
+        for scope, days in (await scope_days(session, s, scopes, start, end)).items():
+            series[(s, scope)] = days
+    return series
+
+
 async def project(
     session: AsyncSession, ctx: StoreContext, as_of: date, body: WhatIfIn
 ) -> WhatIfOut:
@@ -93,10 +130,10 @@ async def project(
     f = (await window_figures_many(session, [(ctx.store_id, [scope], start, end)])).get(
         (ctx.store_id, scope), EMPTY
     )
-    current = {v.tier: v.state for v in ctx.policy.verdicts(f.orders, f.quality_refunds, kind)}
+    current = {v.tier: v.state for v in ctx.policy.judge(f, kind)}
     projected = what_if(
         f.orders,
-        f.quality_refunds,
+        ctx.policy.count(f),
         body.extra_orders,
         body.extra_quality_refunds,
         ctx.policy.tiers,
@@ -104,7 +141,7 @@ async def project(
         kind,
     )
     orders = f.orders + body.extra_orders
-    count = f.quality_refunds + body.extra_quality_refunds
+    count = ctx.policy.count(f) + body.extra_quality_refunds
     return WhatIfOut(
         store_id=ctx.store_id,
         product_id=body.product_id,

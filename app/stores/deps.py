@@ -9,21 +9,27 @@ from typing import Annotated
 from fastapi import Depends, Path, Query
 
 from app.api.deps import ClockDep, ReadSessionDep
+from app.api.params import STORE_ID, Day
 from app.stores.rules import StoreContext
 from app.stores.service import require_store
 
 StoreIdPath = Annotated[
     str,
     Path(
-        description="The store's id",
+        description="The store's id (1–64 of A-Za-z0-9._:-, as its events carry it)",
         examples=["s1"],
         min_length=1,
         max_length=64,
+        pattern=STORE_ID,
     ),
 ]
 AsOfQuery = Annotated[
-    date | None,
-    Query(description="The window's last day (YYYY-MM-DD); default today in the store's time zone"),
+    Day | None,
+    Query(
+        description="The window's last day (YYYY-MM-DD, 1970–2099); default today in the "
+        "store's time zone",
+        examples=["2026-11-26"],
+    ),
 ]
 
 

@@ -6,13 +6,13 @@ from fastapi import APIRouter
 
 from app.api.deps import ClockDep, DatabaseDep, ReadSessionDep
 from app.api.pagination import CursorQuery, LimitQuery, Page, keyset, next_page
-from app.api.problems import problem_responses
+from app.api.problems import answers
 from app.auth.deps import AdminKey, ReadKey
 from app.stores.deps import StoreDep, StoreIdPath
 from app.stores.models import Store
 from app.stores.repository import contexts_page_query, read_contexts
 from app.stores.rules import StoreContext
-from app.stores.schemas import StoreOut, StorePatch
+from app.stores.schemas import STORE_EXAMPLE, StoreOut, StorePatch
 from app.stores.service import patch_store as patch_store_use_case
 
 router = APIRouter(prefix="/v1/stores", tags=["stores"])
@@ -21,9 +21,13 @@ router = APIRouter(prefix="/v1/stores", tags=["stores"])
 @router.get(
     "",
     summary="List stores",
+    description=(
+        "Every store, in store id order. A store is created by its first accepted event. "
+        "Needs the `read` scope."
+    ),
     response_model=Page[StoreOut],
     operation_id="list_stores",
-    responses=problem_responses(401, 403, 422),
+    responses=answers({"items": [STORE_EXAMPLE], "next_cursor": None}, 401, 403, 422),
 )
 async def list_stores(
     _key: ReadKey, session: ReadSessionDep, limit: LimitQuery = 100, cursor: CursorQuery = None
@@ -40,9 +44,10 @@ def _store_key(ctx: StoreContext) -> str:
 @router.get(
     "/{store_id}",
     summary="Read a store",
+    description="Its name, time zone, policy and window. Needs the `read` scope.",
     response_model=StoreOut,
     operation_id="get_store",
-    responses=problem_responses(401, 403, 404),
+    responses=answers(STORE_EXAMPLE, 401, 403, 404, 422),
 )
 async def get_store(_key: ReadKey, ctx: StoreDep) -> StoreOut:
     return StoreOut.model_validate(ctx)
@@ -59,7 +64,7 @@ async def get_store(_key: ReadKey, ctx: StoreDep) -> StoreOut:
     ),
     response_model=StoreOut,
     operation_id="patch_store",
-    responses=problem_responses(401, 403, 404, 422),
+    responses=answers(STORE_EXAMPLE, 401, 403, 404, 422),
 )
 async def patch_store(
     store_id: StoreIdPath, patch: StorePatch, _key: AdminKey, db: DatabaseDep, clock: ClockDep

@@ -21,3 +21,6 @@ class Store(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # The local day of the last full time-based evaluation (window slide).
     evaluated_on: Mapped[date | None] = mapped_column(Date)
+    # The version of the bucket rules its figures were built with; an older one is
+    # rebuilt from the folded state at start (app.figures.rebuild).
+    figures_version: Mapped[int] = mapped_column(Integer, default=2)

@@ -30,6 +30,7 @@ _CONTEXT_COLUMNS = (
     Policy.reminder_interval_seconds,
     Policy.tiers,
     Policy.reason_aliases,
+    Policy.count_basis,
     Store.created_at,
     Store.updated_at,
 )
@@ -51,6 +52,7 @@ def _context(row: Any) -> StoreContext:
             reminder_interval_seconds=row.reminder_interval_seconds,
             tiers=row.tiers,
             reason_aliases=row.reason_aliases,
+            count_basis=row.count_basis,
         ),
         created_at=row.created_at,
         updated_at=row.updated_at,
@@ -132,3 +134,18 @@ async def store_days(session: AsyncSession) -> list[Any]:
 
 async def mark_evaluated(session: AsyncSession, store_id: str, day: date) -> None:
     await session.execute(update(Store).where(Store.store_id == store_id).values(evaluated_on=day))
+
+
+async def stores_built_before(session: AsyncSession, version: int) -> list[str]:
+    """Stores whose buckets were built with older bucket rules than ``version``."""
+    return list(
+        await session.scalars(
+            select(Store.store_id).where(Store.figures_version < version).order_by(Store.store_id)
+        )
+    )
+
+
+async def mark_figures_version(session: AsyncSession, store_id: str, version: int) -> None:
+    await session.execute(
+        update(Store).where(Store.store_id == store_id).values(figures_version=version)
+    )

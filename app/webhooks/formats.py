@@ -266,6 +266,26 @@ def _line_rule(alert: Mapping[str, Any]) -> str | None:
     return " 且 ".join(parts) if parts else None
 
 
+TREND_LABELS: Final[Mapping[str, str]] = {"rising": "上升", "falling": "下降", "flat": "持平"}
+
+
+def _clears_on_text(alert: Mapping[str, Any]) -> str | None:
+    """``无新增品质退款时，将于 12月8日 回落到线下`` for a breached tier's count_clears_on."""
+    value = alert.get("count_clears_on")
+    if not value:
+        return None
+    try:
+        day = date.fromisoformat(str(value))
+    except ValueError:
+        return None
+    return f"无新增品质退款时，将于 {day.month}月{day.day}日 回落到线下"
+
+
+def _trend_text(alert: Mapping[str, Any]) -> str | None:
+    label = TREND_LABELS.get(str(alert.get("trend")))
+    return f"{label}（与 7 天前相比）" if label else None
+
+
 def _headroom_lines(alert: Mapping[str, Any]) -> list[str]:
     tier = _tier_label(alert)
     lines = []
@@ -364,6 +384,12 @@ def _alert_lines(alert: Mapping[str, Any]) -> list[str]:
     lines.append(orders_line)
 
     lines.extend(f"**余量**：{text}" for text in _headroom_lines(alert))
+    clears = _clears_on_text(alert)
+    if clears:
+        lines.append(f"**回落**：{clears}")
+    trend = _trend_text(alert)
+    if trend:
+        lines.append(f"**趋势**：{trend}")
     pending = _pending_text(alert)
     if pending:
         lines.append(f"**可挽回的待处理退款**：{pending}（与买家沟通撤销后不计入）")
@@ -396,6 +422,9 @@ def _digest_section(index: int, alert: Mapping[str, Any]) -> list[str]:
     )
     lines = [f"**{index}. {alert_title(alert).removeprefix('品质退款预警')}**", summary]
     lines.extend(f"- {text}" for text in _headroom_lines(alert))
+    clears = _clears_on_text(alert)
+    if clears:
+        lines.append(f"- {clears}")
     pending = _pending_text(alert)
     if pending:
         lines.append(f"- 可挽回：{pending}")
@@ -716,6 +745,55 @@ def _notice_lines(event_type: str, data: Mapping[str, Any]) -> tuple[str, list[s
     return title, lines
 
 
+def _report_store(index: int, store: Mapping[str, Any]) -> list[str]:
+    figures = store.get("figures") or {}
+    change = store.get("change") or {}
+    name = store.get("store_name") or store.get("store_id")
+    rate = _percent(figures.get("quality_refund_rate")) or "—"
+    lines = [
+        f"**{index}. 店铺 {_clean(name)}【{_state_label(store.get('worst_state'))}】**",
+        f"- 品质退款率 {rate}（品质退款 {_int(figures.get('quality_refunds')) or 0} 单 / "
+        f"订单 {_int(figures.get('orders')) or 0} 单）",
+    ]
+    delta = _int(change.get("quality_refunds"))
+    if delta is not None:
+        rate_change = change.get("quality_refund_rate")
+        rate_text = f"，品质退款率 {_percent(rate_change)}" if rate_change else ""
+        lines.append(f"- 较上次：品质退款 {delta:+d} 单{rate_text}")
+    products = [
+        f"{_clean(p.get('product_id'))} {_int(p.get('quality_refunds')) or 0} 单"
+        f"（{_state_label(p.get('state'))}{TIER_LABELS.get(str(p.get('tier')), '')}）"
+        for p in (store.get("products_at_risk") or [])[:_MAX_TOP_ITEMS]
+    ]
+    if products:
+        lines.append(f"- 风险商品：{'、'.join(products)}")
+    return lines
+
+
+def _report_line(index: int, store: Mapping[str, Any]) -> str:
+    figures = store.get("figures") or {}
+    name = store.get("store_name") or store.get("store_id")
+    rate = _percent(figures.get("quality_refund_rate")) or "—"
+    return f"{index}. 店铺 {_clean(name)}【{_state_label(store.get('worst_state'))}】 {rate}"
+
+
+def _report_message(
+    data: Mapping[str, Any], separator: str, max_bytes: int, heading: str
+) -> tuple[str, str]:
+    """The daily report's title and markdown: worst stores first, trimmed with a note."""
+    summary = data.get("summary") or {}
+    title = f"品质退款日报 {_clean(data.get('date'), 16)}"
+    head = [f"{heading}{title}"] if heading else []
+    head.append(
+        f"共 {_int(summary.get('stores')) or 0} 家店铺：已触发 {_int(summary.get('breached')) or 0}"
+        f" · 接近 {_int(summary.get('approaching')) or 0}（refundwatch）"
+    )
+    stores = list(data.get("stores") or [])
+    sections = [_report_store(i, s) for i, s in enumerate(stores, start=1)]
+    lines = [_report_line(i, s) for i, s in enumerate(stores, start=1)]
+    return title, _fit(head, sections, separator, max_bytes, lines)
+
+
 def render_notice(
     format: str,
     event_type: str,
@@ -724,8 +802,12 @@ def render_notice(
     secret: str | None = None,
     timestamp_s: int = 0,
 ) -> bytes:
-    """A robot message for a notice (not an alert), within the robot's size limit."""
+    """A robot message for a notice (not an alert), within the robot's size limit:
+    a daily report, or a connection that stopped syncing."""
     robot = _robot(format)
+    if event_type == "report.daily":
+        title, text = _report_message(data, robot.separator, robot.max_bytes, robot.heading)
+        return robot.envelope(title, text, "blue", secret, timestamp_s)
     title, lines = _notice_lines(event_type, data)
     head = [f"{robot.heading}{title}"] if robot.heading else []
     text = _fit(head, [lines], robot.separator, robot.max_bytes)

@@ -6,6 +6,7 @@ a frozen clock instead of sleeping. One transaction per store.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import AsyncIterator
@@ -18,35 +19,35 @@ from app.alerts.repository import states_at_risk
 from app.alerts.rules import reminder_due
 from app.db.dialect import lock_key
 from app.db.engine import Database
+from app.events import retention
 from app.ingest.road import lock_stores_for_reading, reevaluate, reevaluate_store
 from app.stores.repository import load_context, load_contexts, mark_evaluated, store_days
 from app.stores.rules import zone
+from app.webhooks.reports import due_subscriptions, report_days, write_report
 
 log = logging.getLogger("refundwatch.worker")
 
 
 @asynccontextmanager
 async def singleton(db: Database, name: str) -> AsyncIterator[bool]:
-    """Run a periodic job once across replicas: a PostgreSQL session advisory lock.
+    """Run a periodic job once across replicas: a PostgreSQL advisory lock.
 
-    Yields False when another replica holds it (skip this round). SQLite has one
-    process by design, so it always yields True.
+    Yields False when another replica holds it (skip this round). The lock is
+    transaction-scoped, in a transaction held open on its own connection for the
+    whole job: a session-level lock would stay behind on whichever server
+    connection PgBouncer (transaction pooling) lent that one statement, and its
+    unlock would run on another. A process that dies drops its connection, and
+    the lock with it. SQLite has one process by design, so it always yields True.
     """
     if db.dialect != "postgresql":
         yield True
         return
     key = lock_key("job", name)
-    async with db.engine.connect() as conn:
+    async with db.engine.connect() as conn, conn.begin():
         acquired = bool(
-            (await conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key})).scalar()
+            (await conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": key})).scalar()
         )
-        await conn.commit()
-        try:
-            yield acquired
-        finally:
-            if acquired:
-                await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
-                await conn.commit()
+        yield acquired
 
 
 async def slide_windows(db: Database, now: datetime) -> int:
@@ -91,11 +92,59 @@ async def send_reminders(db: Database, now: datetime) -> int:
     return sum(len(s) for s in due.values())
 
 
+async def send_daily_reports(db: Database, now: datetime) -> int:
+    """Write the daily reports that fell due (each subscription in its own transaction)."""
+    async with db.transaction() as session:
+        ids = [sub.id for sub in await due_subscriptions(session) if report_days(sub, now)]
+    sent = 0
+    for subscription_id in ids:
+        async with db.transaction() as session:
+            sent += len(await write_report(session, subscription_id, now))
+    return sent
+
+
 async def run_time_based(db: Database, now: datetime) -> None:
     async with singleton(db, "time-based-evaluation") as mine:
         if not mine:
             return
         slid = await slide_windows(db, now)
         reminded = await send_reminders(db, now)
+        reported = await send_daily_reports(db, now)
+        if reported:
+            log.info("daily reports: %d written", reported)
         if slid or reminded:
             log.info("time-based evaluation: %d stores slid, %d scopes reminded", slid, reminded)
+
+
+RETENTION_PAUSE_SECONDS = 0.01
+"""Between two ranges of a retention pass: ingest and the relay get the database first."""
+
+
+async def drop_old_payloads(db: Database, now: datetime, retention_days: int) -> int:
+    """Drop the raw payloads received more than ``retention_days`` ago; returns how many.
+
+    One pass over the events table, one bounded range per short transaction
+    (:mod:`app.events.retention`), each event keeping its id and content hash.
+    """
+    horizon = now - timedelta(days=retention_days)
+    async with db.read() as session:
+        end, step = await retention.table_extent(session)
+    dropped = 0
+    for start in range(0, end, step):
+        async with db.transaction() as session:
+            dropped += await retention.drop_payloads(session, horizon, start, start + step)
+        await asyncio.sleep(RETENTION_PAUSE_SECONDS)
+    return dropped
+
+
+async def run_raw_retention(db: Database, now: datetime, retention_days: int) -> None:
+    async with singleton(db, "raw-retention") as mine:
+        if not mine:
+            return
+        dropped = await drop_old_payloads(db, now, retention_days)
+        if dropped:
+            log.info(
+                "raw retention: dropped %d payloads received before %d days ago",
+                dropped,
+                retention_days,
+            )

@@ -23,6 +23,10 @@ from tests.support import (
     store_tiers,
 )
 
+# Every refund of these stories is requested on 2026-11-25: with none after it, a
+# 30-day window drops them on 2026-12-25 (count_clears_on of a breached tier).
+CLEARS = "2026-12-25"
+
 
 def tier(
     name: str,
@@ -32,8 +36,10 @@ def tier(
     until_breach: int | None,
     to_recover: int | None,
     scope: str = "store",
+    clears: str | None = None,
 ) -> dict[str, Any]:
     return {
+        "count_clears_on": clears,
         "tier": name,
         "scope": scope,
         "state": state,
@@ -59,7 +65,8 @@ async def test_five_in_four_hundred_breaches_demotion_and_needs_101_clean_orders
     assert body["tiers"] == [
         # 5 ≥ 5 and 5 ≥ 1% × 400 = 4: breached; under the line once 5 < 1% × (400 + m),
         # i.e. 400 + m > 500: m = 101.
-        tier("demotion", "breached", "0.01", 5, 0, 101),
+        # With no new quality refunds, the refunds of 11-25 leave the window on 12-25.
+        tier("demotion", "breached", "0.01", 5, 0, 101, clears=CLEARS),
         # count line: 10 − 5 = 5; rate line: 2% × 400 = 8 − 5 = 3 → 5 more.
         # Not within 1 of the line; 5 < 0.8 × 10: ok.
         tier("listing_ban", "ok", "0.02", 10, 5, None),
@@ -74,7 +81,7 @@ async def test_eight_in_four_hundred_is_two_short_of_a_listing_ban_and_approachi
     tiers = await store_tiers(client, "s1")
 
     # 8 ≥ 5 and 8 ≥ 1% × 400 = 4: breached; under once 8 < 1% × (400 + m): m = 401.
-    assert tiers["demotion"] == tier("demotion", "breached", "0.01", 5, 0, 401)
+    assert tiers["demotion"] == tier("demotion", "breached", "0.01", 5, 0, 401, clears=CLEARS)
     # count line: 10 − 8 = 2 more; rate: 8 ≥ 8 already. 2 > headroom 1, but 8 ≥ 0.8 × 10
     # and 8 ≥ 0.8 × 2% × 400 = 6.4: approaching by the warn ratio.
     assert tiers["listing_ban"] == tier("listing_ban", "approaching", "0.02", 10, 2, None)
@@ -112,7 +119,7 @@ async def test_one_in_a_hundred_and_one_orders_is_exactly_under_a_one_percent_li
     await build_store(client, "s101", 101, 1)
 
     assert (await store_tiers(client, "s100"))["demotion"] == tier(
-        "demotion", "breached", "0.01", 1, 0, 1
+        "demotion", "breached", "0.01", 1, 0, 1, clears=CLEARS
     )
     # 1 < 1% × 101 = 1.01: one more refund breaches; 1 ≥ 0.8 and 1 ≥ 0.808: approaching.
     assert (await store_tiers(client, "s101"))["demotion"] == tier(
@@ -176,7 +183,9 @@ async def test_products_carry_the_delisting_tier(client: httpx.AsyncClient) -> N
     tiers = await product_tiers(client, "s1")
 
     # p0: 5 ≥ 5 and 5 ≥ 3% × 100: breached; under once 5 < 3% × (100 + m): 100 + m ≥ 167.
-    assert tiers["p0"] == {"delisting": tier("delisting", "breached", "0.03", 5, 0, 67, "product")}
+    assert tiers["p0"] == {
+        "delisting": tier("delisting", "breached", "0.03", 5, 0, 67, "product", clears=CLEARS)
+    }
     # p1: max(5 − 4, 3 − 4) = 1 more ≤ headroom: approaching.
     assert tiers["p1"] == {
         "delisting": tier("delisting", "approaching", "0.03", 5, 1, None, "product")
