@@ -45,8 +45,20 @@ class Alert(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # The alert's `data` as sent to webhooks (DESIGN §6).
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # Commit order: numbered as its transaction commits (alerts.repository), so a
+    # poller reading `seq > n` never skips one. NULL only inside that transaction.
+    seq: Mapped[int | None] = mapped_column(Integer)
 
-    __table_args__ = (Index(None, "store_id", "id"),)
+    __table_args__ = (Index(None, "store_id", "id"), Index(None, "seq", unique=True))
+
+
+class AlertSequence(Base):
+    """One row: the last ``seq`` handed out. Its row lock orders alert-writing commits."""
+
+    __tablename__ = "alert_sequence"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    last_seq: Mapped[int] = mapped_column(Integer)
 
 
 class Silence(Base):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,7 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.alerts.advice import advice_for
 from app.events.fold import RefundState
 from app.figures import repository as figures_repo
-from app.figures.rules import WindowFigures
+from app.figures.models import STORE_SCOPE
+from app.figures.rules import TREND_DAYS, WindowFigures, count_clears_on, trend, window_sum
 from app.figures.schemas import figure_fields
 from app.policies.tiers import TierVerdict
 from app.stores.rules import StoreContext
@@ -69,6 +70,14 @@ async def alert_data(
 ) -> dict[str, Any]:
     """The alert's ``data`` (also the standard webhook body's ``data``), minus ids."""
     start, end = ctx.window(as_of)
+    scope = product_id or STORE_SCOPE
+    week = ctx.window(as_of - timedelta(days=TREND_DAYS))
+    series = await figures_repo.daily_series(session, ctx.store_id, scope, week[0], end)
+    scope_trend = trend(figures, window_sum(series, *week))
+    clears = None
+    if verdict.state == "breached":
+        counts = {day: ctx.policy.count(f) for day, f in series.items()}
+        clears = count_clears_on(counts, as_of, ctx.window_days, verdict.min_count)
     counted = await figures_repo.counted_quality_refunds(session, ctx, product_id, start, end)
     pending = pending_refund_items(counted, ctx)
     reasons = top_reasons(counted, ctx)
@@ -104,6 +113,8 @@ async def alert_data(
         "min_count": verdict.min_count,
         "refunds_until_breach": verdict.refunds_until_breach,
         "orders_to_recover": verdict.orders_to_recover,
+        "count_clears_on": clears.isoformat() if clears else None,
+        "trend": scope_trend,
         "pending_refunds": pending,
         "top_products": products,
         "top_reasons": reasons,

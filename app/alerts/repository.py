@@ -7,10 +7,11 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import event, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
-from app.alerts.models import Alert, AlertState, Silence
+from app.alerts.models import Alert, AlertSequence, AlertState, Silence
 from app.alerts.rules import AT_RISK
 from app.db.dialect import dialect_of, pairs_clause, pairs_params, upsert
 
@@ -46,9 +47,45 @@ async def save_states(session: AsyncSession, rows: list[dict[str, Any]]) -> None
     await session.execute(stmt, rows)
 
 
+_UNNUMBERED = "refundwatch.unnumbered_alerts"
+
+
 async def insert_alerts(session: AsyncSession, alerts: Sequence[Alert]) -> None:
+    """Write alerts; they get their ``seq`` when the transaction commits."""
     session.add_all(alerts)
     await session.flush()
+    session.sync_session.info.setdefault(_UNNUMBERED, []).extend(alerts)
+
+
+@event.listens_for(Session, "before_commit")
+def _number_alerts_at_commit(session: Session) -> None:
+    """Give the transaction's alerts the next numbers of the commit order.
+
+    ``id`` and ``created_at`` are taken when an alert is written, which may be a
+    while before its transaction commits: a poller reading "after the last one I
+    saw" by either could pass over an alert that commits later with a smaller
+    one. The counter row is updated as the last statement before COMMIT, and its
+    row lock is held until the commit ends, so transactions that write alerts
+    commit in the order of their numbers: once ``seq = n`` is visible, every
+    smaller number is too. Taken last, the lock never waits on anything else.
+    """
+    alerts: list[Alert] | None = session.info.pop(_UNNUMBERED, None)
+    if not alerts:
+        return
+    last = session.execute(
+        update(AlertSequence)
+        .where(AlertSequence.id == 1)
+        .values(last_seq=AlertSequence.last_seq + len(alerts))
+        .returning(AlertSequence.last_seq)
+    ).scalar_one()
+    first = last - len(alerts) + 1
+    for offset, alert in enumerate(sorted(alerts, key=lambda a: a.id)):
+        alert.seq = first + offset  # flushed by the commit that follows
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_unnumbered(session: Session) -> None:
+    session.info.pop(_UNNUMBERED, None)
 
 
 async def active_silences(
@@ -95,9 +132,13 @@ def alerts_query(
     tier: str | None,
     type: str | None,
     since: datetime | None,
+    after: int | None = None,
 ) -> Any:
-    """The alert history with these filters, for keyset paging on ``Alert.id``."""
+    """The alert history with these filters, for keyset paging on ``Alert.id``
+    (or on ``Alert.seq`` when reading ``after`` a sequence number)."""
     query = select(Alert)
+    if after is not None:
+        query = query.where(Alert.seq > after)
     if store_id is not None:
         query = query.where(Alert.store_id == store_id)
     if product_id is not None:

@@ -80,9 +80,7 @@ async def evaluate_scopes(
         scope_figures = figures.get((store_id, scope), EMPTY)
         kind: TierScope = "store" if scope == STORE_SCOPE else "product"
         interval = timedelta(seconds=ctx.policy.reminder_interval_seconds)
-        scope_verdicts = ctx.policy.verdicts(
-            scope_figures.orders, scope_figures.quality_refunds, kind
-        )
+        scope_verdicts = ctx.policy.judge(scope_figures, kind)
         # A tier removed from the policy has no line left to judge: its state
         # goes back to ok quietly (nothing can be said about a line that is gone).
         judged = {v.tier for v in scope_verdicts}

@@ -12,7 +12,13 @@ from app.db.migrate import head_revision
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", summary="The process is up", operation_id="healthz")
+@router.get(
+    "/healthz",
+    summary="The process is up",
+    description="Answers as long as the process serves requests; touches no database. No key.",
+    operation_id="healthz",
+    responses={200: {"content": {"application/json": {"example": {"status": "ok"}}}}},
+)
 async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
@@ -20,8 +26,26 @@ async def healthz() -> dict[str, str]:
 @router.get(
     "/readyz",
     summary="The database is reachable and migrated to head",
+    description=(
+        "200 when the database answers and its schema is at the migrations' head; 503 "
+        "otherwise (`unavailable` with the driver's message, or `not_migrated` with both "
+        "revisions). For load balancers and orchestrators. No key."
+    ),
     operation_id="readyz",
-    responses={503: {"description": "Not ready: database unreachable or not migrated"}},
+    responses={
+        200: {
+            "description": "Ready",
+            "content": {"application/json": {"example": {"status": "ready", "revision": "0009"}}},
+        },
+        503: {
+            "description": "Not ready: database unreachable or not migrated",
+            "content": {
+                "application/json": {
+                    "example": {"status": "not_migrated", "database": "0006", "head": "0009"}
+                }
+            },
+        },
+    },
 )
 async def readyz(db: DatabaseDep) -> JSONResponse:
     try:

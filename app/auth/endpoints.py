@@ -8,11 +8,12 @@ from fastapi import APIRouter, Path, Request, Response
 
 from app.api.deps import ClockDep, DatabaseDep, ReadSessionDep
 from app.api.pagination import CursorQuery, LimitQuery, Page, keyset, next_page
-from app.api.problems import problem_responses
+from app.api.params import MAX_INT
+from app.api.problems import answers, problem_responses
 from app.auth.deps import AdminKey
 from app.auth.models import ApiKey
 from app.auth.repository import keys_query
-from app.auth.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut
+from app.auth.schemas import API_KEY_EXAMPLE, ApiKeyCreate, ApiKeyCreated, ApiKeyOut
 from app.auth.service import KeyCache, create_key, revoke_key
 from app.errors import NotFound
 
@@ -23,9 +24,20 @@ router = APIRouter(prefix="/v1/api-keys", tags=["api keys"])
     "",
     status_code=201,
     summary="Create an API key (shown once)",
+    description=(
+        "A new key with the scopes given: `ingest` (send events, import files), `read` "
+        "(figures, alerts, webhooks with masked URLs), `admin` (everything). The key is in "
+        "this answer only: refundwatch keeps a hash. Needs the `admin` scope."
+    ),
     response_model=ApiKeyCreated,
     operation_id="create_api_key",
-    responses=problem_responses(401, 403, 422),
+    responses=answers(
+        {**API_KEY_EXAMPLE, "key": "rw_Qd3k9ZpV7wNc2Lr8Xy5Hb1Tq4Mf6Js0Ke9Gu3Ai7Do"},
+        401,
+        403,
+        422,
+        status=201,
+    ),
 )
 async def create_api_key(
     body: ApiKeyCreate, _key: AdminKey, db: DatabaseDep, clock: ClockDep
@@ -39,9 +51,14 @@ async def create_api_key(
 @router.get(
     "",
     summary="List API keys (never the keys themselves)",
+    description=(
+        "Every key, oldest first, revoked ones included, with the first characters to tell "
+        "them apart. The bootstrap key from the environment is not listed. Needs the "
+        "`admin` scope."
+    ),
     response_model=Page[ApiKeyOut],
     operation_id="list_api_keys",
-    responses=problem_responses(401, 403, 422),
+    responses=answers({"items": [API_KEY_EXAMPLE], "next_cursor": None}, 401, 403, 422),
 )
 async def list_api_keys(
     _key: AdminKey, session: ReadSessionDep, limit: LimitQuery = 100, cursor: CursorQuery = None
@@ -55,11 +72,16 @@ async def list_api_keys(
     "/{key_id}",
     status_code=204,
     summary="Revoke an API key",
+    description=(
+        "The key stops working at once in this process and within "
+        "`REFUNDWATCH_API_KEY_CACHE_SECONDS` (10 s) in the others. Answers 204 with no "
+        "body. Needs the `admin` scope."
+    ),
     operation_id="revoke_api_key",
     responses=problem_responses(401, 403, 404, 422),
 )
 async def revoke_api_key(
-    key_id: Annotated[int, Path(ge=1, le=2**31 - 1, description="The key's id")],
+    key_id: Annotated[int, Path(ge=1, le=MAX_INT, description="The key's id", examples=[2])],
     request: Request,
     _key: AdminKey,
     db: DatabaseDep,

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.api.params import Text
 from app.auth.keys import Scope
 
 
@@ -14,8 +15,10 @@ class ApiKeyCreate(BaseModel):
         extra="forbid", json_schema_extra={"examples": [{"name": "erp-sync", "scopes": ["ingest"]}]}
     )
 
-    name: str = Field(min_length=1, max_length=100, pattern=r"^[^\x00]*$")
-    scopes: list[Scope] = Field(min_length=1, description="ingest, read, admin (admin implies all)")
+    name: Text = Field(min_length=1, max_length=100, description="A name to tell the key apart")
+    scopes: list[Scope] = Field(
+        min_length=1, max_length=3, description="ingest, read, admin (admin implies all)"
+    )
 
 
 class ApiKeyOut(BaseModel):
@@ -31,3 +34,13 @@ class ApiKeyOut(BaseModel):
 
 class ApiKeyCreated(ApiKeyOut):
     key: str = Field(description="The key itself: shown this once, stored only as a hash")
+
+
+API_KEY_EXAMPLE: dict[str, object] = {
+    "id": 2,
+    "name": "erp-sync",
+    "prefix": "rw_Qd3k9Zp",
+    "scopes": ["ingest"],
+    "created_at": "2026-11-26T04:00:00Z",
+    "revoked_at": None,
+}

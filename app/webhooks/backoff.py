@@ -23,6 +23,8 @@ from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Literal
 
+from app.webhooks.robot_answers import RobotAnswer
+
 __all__ = [
     "ENDPOINT_DISABLE_AFTER",
     "JITTER",
@@ -62,18 +64,33 @@ ENDPOINT_DISABLE_AFTER = timedelta(days=5)
 # Far beyond any sane header, far below timedelta's limit: parsing never overflows.
 _RETRY_AFTER_PARSE_LIMIT = timedelta(days=366)
 
-Outcome = Literal["delivered", "retry", "gone", "failed"]
+Outcome = Literal["delivered", "retry", "gone", "refused", "failed"]
 
 # 408 Request Timeout is a timeout reported by the server; 425 Too Early asks the
 # client to repeat the request (RFC 8470); 429 Too Many Requests is named by
 # DESIGN §6. Any 5xx is the receiver's own trouble and may pass.
 _RETRYABLE_4XX = frozenset({408, 425, 429})
+_ROBOT_OUTCOMES: dict[str, Outcome] = {
+    "throttled": "retry",
+    "busy": "retry",
+    "unreadable": "retry",
+    "misconfigured": "refused",
+    "refused": "failed",
+}
 
 
-def classify_response(status_code: int | None, error: str | None) -> Outcome:
+def classify_response(
+    status_code: int | None, error: str | None, robot: RobotAnswer | None = None
+) -> Outcome:
     """Say what an attempt's result means for its delivery.
 
-    * ``delivered``: any 2xx.
+    * ``delivered``: any 2xx -- for a group robot, only when ``robot`` (its verdict
+      on the answer's body) accepted the message.
+    * For a robot's 2xx that is not a delivery: ``retry`` when it throttled, was
+      busy or gave no code; ``refused`` when only its configuration can make it
+      take a message (bad signature, missing keyword, address not allowed, unknown
+      token): failed at once, and the caller flags the subscription; ``failed``
+      when it refused this message.
     * ``gone``: 410 -- the receiver says the endpoint is gone for good; the caller
       disables the subscription (DESIGN §6) instead of retrying for a day.
     * ``retry``: no response at all (``status_code`` is None: connection error,
@@ -94,7 +111,9 @@ def classify_response(status_code: int | None, error: str | None) -> Outcome:
             raise ValueError("an attempt without a status code must carry an error")
         return "retry"
     if 200 <= status_code <= 299:
-        return "delivered"
+        if robot is None or robot.verdict == "accepted":
+            return "delivered"
+        return _ROBOT_OUTCOMES[robot.verdict]
     if status_code == 410:
         return "gone"
     if status_code in _RETRYABLE_4XX or 500 <= status_code <= 599:

@@ -8,12 +8,18 @@ from fastapi import APIRouter, Path, Query, Response
 
 from app.api.deps import ClockDep, DatabaseDep, ReadSessionDep, SettingsDep
 from app.api.pagination import CursorQuery, LimitQuery, Page, keyset, next_page
-from app.api.problems import problem_responses
+from app.api.params import MAX_INT
+from app.api.problems import answers, problem_responses
 from app.auth.deps import AdminKey, ReadKey
+from app.auth.keys import grants
+from app.auth.service import Principal
 from app.errors import NotFound
 from app.webhooks import repository, service
 from app.webhooks.models import Delivery, WebhookSubscription
 from app.webhooks.schemas import (
+    DELIVERY_EXAMPLE,
+    WEBHOOK_CREATED_EXAMPLE,
+    WEBHOOK_EXAMPLE,
     DeliveryOut,
     RecoverIn,
     RecoverOut,
@@ -26,17 +32,33 @@ from app.webhooks.schemas import (
 
 router = APIRouter(prefix="/v1", tags=["webhooks"])
 
-WebhookIdPath = Annotated[int, Path(ge=1, le=2**31 - 1, description="The subscription's id")]
-DeliveryIdPath = Annotated[int, Path(ge=1, le=2**31 - 1, description="The delivery's id")]
+WebhookIdPath = Annotated[
+    int, Path(ge=1, le=MAX_INT, description="The subscription's id", examples=[1])
+]
+DeliveryIdPath = Annotated[
+    int, Path(ge=1, le=MAX_INT, description="The delivery's id", examples=[7])
+]
+
+
+def _reveals(key: Principal) -> bool:
+    # A robot's URL is its credential: only admin keys (which can change it) read it whole.
+    return grants(key.scopes, "admin")
 
 
 @router.post(
     "/webhooks",
     status_code=201,
     summary="Subscribe a webhook (secret shown once)",
+    description=(
+        "Alerts that pass the filters (`store_ids`, `tiers`, `alert_types`; null = all) "
+        "go to `url`, as Standard Webhooks JSON (`standard`, signed with the `whsec_…` "
+        "secret answered here once) or as a group robot's Chinese markdown (`dingtalk`, "
+        "`wecom`, `feishu`, signed with the robot's own secret when it has one). The URL "
+        "must resolve to a public address. Needs the `admin` scope."
+    ),
     response_model=WebhookCreated,
     operation_id="create_webhook",
-    responses=problem_responses(401, 403, 422),
+    responses=answers(WEBHOOK_CREATED_EXAMPLE, 401, 403, 422, status=201),
 )
 async def create_webhook(
     body: WebhookIn, _key: AdminKey, db: DatabaseDep, clock: ClockDep, settings: SettingsDep
@@ -51,37 +73,54 @@ async def create_webhook(
 @router.get(
     "/webhooks",
     summary="List webhooks",
+    description=(
+        "Every subscription, oldest first, with its health: `enabled`, `disabled_reason`, "
+        "`failing_since` and a robot's `last_refusal`. Keys without the `admin` scope read "
+        "URLs with their credentials masked. Needs the `read` scope."
+    ),
     response_model=Page[WebhookOut],
     operation_id="list_webhooks",
-    responses=problem_responses(401, 403, 422),
+    responses=answers({"items": [WEBHOOK_EXAMPLE], "next_cursor": None}, 401, 403, 422),
 )
 async def list_webhooks(
-    _key: ReadKey, session: ReadSessionDep, limit: LimitQuery = 100, cursor: CursorQuery = None
+    key: ReadKey, session: ReadSessionDep, limit: LimitQuery = 100, cursor: CursorQuery = None
 ) -> Page[WebhookOut]:
     query = keyset(repository.subscriptions_query(), WebhookSubscription.id, cursor, limit)
     subs, next_cursor = next_page(list(await session.scalars(query)), limit, lambda s: s.id)
-    return Page(items=[WebhookOut.of(s) for s in subs], next_cursor=next_cursor)
+    reveal = _reveals(key)
+    return Page(items=[WebhookOut.of(s, reveal=reveal) for s in subs], next_cursor=next_cursor)
 
 
 @router.get(
     "/webhooks/{webhook_id}",
     summary="Read a webhook",
+    description=(
+        "One subscription and its health. Keys without the `admin` scope read the URL "
+        "with its credentials masked. Needs the `read` scope."
+    ),
     response_model=WebhookOut,
     operation_id="get_webhook",
-    responses=problem_responses(401, 403, 404, 422),
+    responses=answers(WEBHOOK_EXAMPLE, 401, 403, 404, 422),
 )
 async def get_webhook(
-    webhook_id: WebhookIdPath, _key: ReadKey, session: ReadSessionDep
+    webhook_id: WebhookIdPath, key: ReadKey, session: ReadSessionDep
 ) -> WebhookOut:
-    return WebhookOut.of(await service.require_subscription(session, webhook_id))
+    sub = await service.require_subscription(session, webhook_id)
+    return WebhookOut.of(sub, reveal=_reveals(key))
 
 
 @router.patch(
     "/webhooks/{webhook_id}",
     summary="Edit a webhook",
+    description=(
+        "Change the fields given. A new URL is checked again; a new robot secret or URL "
+        "clears the robot's `last_refusal` (the next message tells whether it is fixed); "
+        "`enabled: true` re-enables a disabled subscription and clears its failure streak. "
+        "Needs the `admin` scope."
+    ),
     response_model=WebhookOut,
     operation_id="patch_webhook",
-    responses=problem_responses(401, 403, 404, 422),
+    responses=answers(WEBHOOK_EXAMPLE, 401, 403, 404, 422),
 )
 async def patch_webhook(
     webhook_id: WebhookIdPath,
@@ -104,6 +143,10 @@ async def patch_webhook(
     "/webhooks/{webhook_id}",
     status_code=204,
     summary="Delete a webhook and its log",
+    description=(
+        "The subscription, its pending deliveries and its attempt log go; alerts stay. "
+        "Answers 204 with no body. Needs the `admin` scope."
+    ),
     operation_id="delete_webhook",
     responses=problem_responses(401, 403, 404, 422),
 )
@@ -119,10 +162,11 @@ async def delete_webhook(webhook_id: WebhookIdPath, _key: AdminKey, db: Database
     "/webhooks/{webhook_id}/rotate-secret",
     summary="Rotate a standard webhook's secret",
     description="Returns the new whsec_… once. The old secret keeps signing beside it for 24 h "
-    "(two v1 signatures in webhook-signature), so receivers can switch without a gap.",
+    "(two v1 signatures in webhook-signature), so receivers can switch without a gap. "
+    "Needs the `admin` scope.",
     response_model=WebhookCreated,
     operation_id="rotate_webhook_secret",
-    responses=problem_responses(401, 403, 404, 422),
+    responses=answers(WEBHOOK_CREATED_EXAMPLE, 401, 403, 404, 422),
 )
 async def rotate_secret(
     webhook_id: WebhookIdPath, _key: AdminKey, db: DatabaseDep, clock: ClockDep
@@ -135,16 +179,25 @@ async def rotate_secret(
 @router.get(
     "/webhooks/{webhook_id}/deliveries",
     summary="A webhook's deliveries and every attempt",
+    description=(
+        "Newest first, each with its attempts: when, the status code, how long, the error "
+        "(a robot's refusal in its own words) and an excerpt of the answer. Filter by "
+        "`status`. Needs the `read` scope."
+    ),
     response_model=Page[DeliveryOut],
     operation_id="list_webhook_deliveries",
-    responses=problem_responses(401, 403, 404, 422),
+    responses=answers({"items": [DELIVERY_EXAMPLE], "next_cursor": None}, 401, 403, 404, 422),
 )
 async def list_deliveries(
     webhook_id: WebhookIdPath,
     _key: ReadKey,
     session: ReadSessionDep,
     status: Annotated[
-        str | None, Query(pattern="^(pending|delivering|delivered|failed|cancelled)$")
+        str | None,
+        Query(
+            pattern="^(pending|delivering|delivered|failed|cancelled)$",
+            description="Only deliveries in this state",
+        ),
     ] = None,
     limit: LimitQuery = 100,
     cursor: CursorQuery = None,
@@ -160,9 +213,14 @@ async def list_deliveries(
 @router.post(
     "/deliveries/{delivery_id}/retry",
     summary="Send a delivery again now",
+    description=(
+        "Puts a delivery (failed, cancelled or even delivered) back in the queue, due now; "
+        "the relay sends it within a second, with the same `webhook-id`. 409 while it is "
+        "being sent. Needs the `admin` scope."
+    ),
     response_model=DeliveryOut,
     operation_id="retry_delivery",
-    responses=problem_responses(401, 403, 404, 409, 422),
+    responses=answers({**DELIVERY_EXAMPLE, "status": "pending"}, 401, 403, 404, 409, 422),
 )
 async def retry_delivery(
     delivery_id: DeliveryIdPath, _key: AdminKey, db: DatabaseDep, clock: ClockDep
@@ -175,9 +233,14 @@ async def retry_delivery(
 @router.post(
     "/webhooks/{webhook_id}/recover",
     summary="Re-queue failed deliveries since a time",
+    description=(
+        "After an outage or a fixed configuration: every failed delivery of this webhook "
+        "created at or after `since` is queued again, due now. Answers how many. Needs the "
+        "`admin` scope."
+    ),
     response_model=RecoverOut,
     operation_id="recover_webhook",
-    responses=problem_responses(401, 403, 404, 422),
+    responses=answers({"requeued": 3}, 401, 403, 404, 422),
 )
 async def recover(
     webhook_id: WebhookIdPath, body: RecoverIn, _key: AdminKey, db: DatabaseDep, clock: ClockDep
@@ -191,10 +254,27 @@ async def recover(
 @router.post(
     "/webhooks/{webhook_id}/test",
     summary="Send a webhook.test ping now",
-    description="Sends synchronously and returns the logged attempt.",
+    description=(
+        "Sends synchronously and returns the logged attempt: the quickest check of a URL, "
+        "a signature or a robot's keyword. A robot that refuses it answers here in its own "
+        "words (`outcome: refused`). Needs the `admin` scope."
+    ),
     response_model=TestOut,
     operation_id="test_webhook",
-    responses=problem_responses(401, 403, 404, 422),
+    responses=answers(
+        {
+            "delivery": {
+                **DELIVERY_EXAMPLE,
+                "alert_id": None,
+                "event_type": "webhook.test",
+            },
+            "outcome": "delivered",
+        },
+        401,
+        403,
+        404,
+        422,
+    ),
 )
 async def test_webhook(
     webhook_id: WebhookIdPath,

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base, UTCDateTime
@@ -29,6 +29,16 @@ class WebhookSubscription(Base):
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     disabled_reason: Mapped[str | None] = mapped_column(String(200))
     failing_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The last configuration refusal of a group robot (bad signature, missing
+    # keyword, address not allowed, unknown token), in the robot's own words;
+    # cleared by a delivered message or an edit of the URL or secret.
+    refusal_code: Mapped[str | None] = mapped_column(String(32))
+    refusal_message: Mapped[str | None] = mapped_column(String(300))
+    refused_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The daily report (日报): "HH:MM" in report_timezone; the last day one was sent.
+    daily_report_at: Mapped[str | None] = mapped_column(String(5))
+    report_timezone: Mapped[str] = mapped_column(String(64), default="Asia/Shanghai")
+    last_report_on: Mapped[date | None] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 

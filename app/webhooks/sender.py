@@ -1,7 +1,9 @@
 """Sending one webhook request: a vetted, pinned address, no redirects, never raising.
 
 Every outcome comes back as a :class:`SendResult` (status, error, duration, an
-excerpt of the answer) for the attempt log; network trouble is a result too.
+excerpt of the answer) for the attempt log; network trouble is a result too. A
+group robot's 2xx is read for its verdict (:mod:`app.webhooks.robot_answers`):
+a refusal is an error in the robot's own words, not a delivery.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import httpx
 from app.config import Settings
 from app.webhooks.models import Delivery, WebhookSubscription
 from app.webhooks.requests import build_request
+from app.webhooks.robot_answers import ROBOT_FORMATS, RobotAnswer, read_robot_answer
 from app.webhooks.ssrf import UrlRefused, parse_allowed_networks, pinned_client, resolve_and_vet
 
 EXCERPT_CHARS = 500
@@ -28,6 +31,8 @@ class SendResult:
     duration_ms: int
     excerpt: str | None
     retry_after: str | None
+    # A group robot's verdict on a 2xx answer (None for standard webhooks and non-2xx).
+    robot: RobotAnswer | None = None
 
 
 async def send(
@@ -46,12 +51,16 @@ async def send(
         )
         async with pinned_client(target, timeout=settings.webhook_timeout_seconds) as client:
             response = await client.post(target.url, content=body, headers=headers)
+        robot = None
+        if sub.format in ROBOT_FORMATS and response.is_success:
+            robot = read_robot_answer(sub.format, response.content)
         return SendResult(
             status_code=response.status_code,
-            error=None,
+            error=None if robot is None or robot.delivered else robot.describe(sub.format),
             duration_ms=int((time.perf_counter() - started) * 1000),
             excerpt=response.text[:EXCERPT_CHARS],
             retry_after=response.headers.get("retry-after"),
+            robot=robot,
         )
     except UrlRefused as exc:
         error = f"url refused ({exc.reason}): {exc.message}"

@@ -355,19 +355,20 @@ async def test_silences_are_listed_and_ended(client: httpx.AsyncClient, clock: F
 
 
 @pytest.mark.parametrize(
-    ("until", "code"),
+    ("until", "code", "field_code"),
     [
-        ("2026-11-26T03:59:59Z", "until_in_past"),
-        ("2026-11-26T12:00:00+08:00", "until_in_past"),  # exactly now
-        ("2026-12-01T00:00:00", "naive_until"),
+        ("2026-11-26T03:59:59Z", "until_in_past", "until_in_past"),
+        ("2026-11-26T12:00:00+08:00", "until_in_past", "until_in_past"),  # exactly now
+        ("2026-12-01T00:00:00", "validation_error", "naive_until"),
+        ("9999-12-31T23:59:59-14:00", "validation_error", "datetime_out_of_range"),
     ],
 )
 async def test_a_silence_that_would_never_be_active_is_refused(
-    client: httpx.AsyncClient, until: str, code: str
+    client: httpx.AsyncClient, until: str, code: str, field_code: str
 ) -> None:
     response = await client.post("/v1/silences", json={"store_id": "s1", "until": until})
     body = assert_problem(response, 422, code)
-    assert [e["field"] for e in body["errors"]] == ["body.until"]
+    assert [(e["field"], e["code"]) for e in body["errors"]] == [("body.until", field_code)]
     assert (await get_json(client, "/v1/silences", include_expired="true"))["items"] == []
 
 

@@ -71,3 +71,27 @@ async def test_an_event_rejected_as_a_conflict_creates_no_store(client: httpx.As
     assert (await client.get("/v1/stores/never-stored")).status_code == 404
     stores = (await client.get("/v1/stores")).json()["items"]
     assert [s["store_id"] for s in stores] == ["s1"]
+
+
+@pytest.mark.parametrize("field", ["event_id", "order_id", "product_id", "sku_id", "courier"])
+async def test_a_nul_character_postgresql_cannot_store_is_rejected_alone(
+    client: httpx.AsyncClient, field: str
+) -> None:
+    event = paid("nul-order")
+    event[field] = "bad\x00value"
+    if field == "courier":
+        event = {**event, "type": "order.shipped"}
+        del event["product_id"]
+    error = await _batch_with(client, event)
+    assert error["field"] == field
+    assert "NUL" in error["message"]
+
+
+async def test_an_unknown_field_nested_deep_in_lists_is_rejected_alone(
+    client: httpx.AsyncClient,
+) -> None:
+    deep: Any = "bottom"
+    for _ in range(400):
+        deep = [deep]
+    error = await _batch_with(client, paid("deep-list", extra=deep))
+    assert error["code"] == "invalid_event"
