@@ -14,13 +14,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import errno
+import logging
+import shutil
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from app.config import Settings, get_settings
+from app.ops.logs import configure_logging, logging_config
 
 EXIT_REFUSED_ROWS = 1
 EXIT_USAGE = 2
@@ -107,32 +110,58 @@ def _parser() -> argparse.ArgumentParser:
         metavar="MAP.csv",
         help="two columns label,reason: platform 退款原因 labels → reason codes",
     )
+    demo = commands.add_parser(
+        "demo",
+        help="load a demo store cluster (breached, approaching and fine stores)",
+        formatter_class=defaults,
+        description="Generate a month of a store cluster's orders and refunds and take them "
+        "through the ingest road: then open the console, GET /v1/risk and the alerts. "
+        "Stores are named shop-01, shop-02, …; running it again the same day adds nothing.",
+    )
+    demo.add_argument(
+        "--stores", type=_bounded(1, 200), default=8, metavar="N", help="stores in the cluster"
+    )
+    demo.add_argument(
+        "--days", type=_bounded(1, 365), default=30, metavar="D", help="days of history"
+    )
+    demo.add_argument("--seed", type=int, default=20261126, help="the generator's seed")
     return parser
+
+
+def _bounded(low: int, high: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        value = int(text)
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be between {low} and {high}")
+        return value
+
+    return parse
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     settings = get_settings()
+    configure_logging(settings)
     if args.command != "serve":  # serve says it beside its URL
         _say(f"database: {settings.database_label}")
     try:
         if args.command == "migrate":
-            from app.db.migrate import upgrade_to_head
-
-            upgrade_to_head(settings.database_url)
+            prepare_database(settings)
             _say("database at head")
             return 0
         if args.command == "serve":
             return _serve(settings, args.host, args.port, args.workers, not args.no_worker)
         if args.command == "worker":
-            from app.db.migrate import upgrade_to_head
             from app.worker.scheduler import run_worker_forever
 
-            upgrade_to_head(settings.database_url)
+            prepare_database(settings)
             asyncio.run(run_worker_forever(settings))
             return 0
         if args.command == "keys":
             return asyncio.run(_keys(settings, args))
+        if args.command == "demo":
+            prepare_database(settings)
+            return asyncio.run(_demo(settings, args.stores, args.days, args.seed))
         if args.command == "import":
             from app.imports.cli import import_files
 
@@ -150,11 +179,46 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         _say("interrupted")
         return EXIT_INTERRUPTED
+    except RuntimeError as exc:
+        from app.db.engine import PoolingRefused  # sqlalchemy loads only for real work
+
+        if not isinstance(exc, PoolingRefused):
+            raise
+        _say(f"refusing to start: {exc}")
+        return EXIT_USAGE
     return EXIT_USAGE
 
 
+_cli_log = logging.getLogger("refundwatch.cli")
+
+
 def _say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    """A message for the operator on stderr: a log line too when logs are JSON lines."""
+    if get_settings().log_format == "json":
+        # Every stderr line stays a JSON object (a log shipper parses them all).
+        _cli_log.info(message.strip())
+    else:
+        print(message, file=sys.stderr, flush=True)
+
+
+def prepare_database(settings: Settings) -> None:
+    """Migrate to head, then rebuild the figures of stores built with older bucket rules."""
+    from app.db.engine import Database, create_engine
+    from app.db.migrate import upgrade_to_head
+    from app.figures.rebuild import rebuild_outdated_stores
+
+    upgrade_to_head(settings.database_url)
+
+    async def rebuild() -> int:
+        db = Database(create_engine(settings))
+        try:
+            return await rebuild_outdated_stores(db)
+        finally:
+            await db.dispose()
+
+    rebuilt = asyncio.run(rebuild())
+    if rebuilt:
+        _say(f"rebuilt the figures of {rebuilt} store(s) for the new bucket rules")
 
 
 def _port_free(host: str, port: int) -> str | None:
@@ -176,13 +240,11 @@ def _serve(settings: Settings, host: str, port: int, workers: int, with_worker: 
 
     import uvicorn
 
-    from app.db.migrate import upgrade_to_head
-
     busy = _port_free(host, port)
     if busy is not None:
         _say(f"cannot listen on {host}:{port}: {busy}; choose another with --port")
         return EXIT_USAGE
-    upgrade_to_head(settings.database_url)
+    prepare_database(settings)
     asyncio.run(_first_start_key(settings))
     base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
     _say(
@@ -195,15 +257,64 @@ def _serve(settings: Settings, host: str, port: int, workers: int, with_worker: 
             "note: with several API workers, the worker runs in each; prefer --no-worker plus "
             "`refundwatch worker`"
         )
-    uvicorn.run(
-        "app.asgi:app",
-        host=host,
-        port=port,
-        workers=workers,
-        log_level=settings.log_level,
-        access_log=False,
-        proxy_headers=True,
+    metrics_dir, made_here = None, False
+    if workers > 1:
+        from app.ops.metrics import MULTIPROC_ENV, prepare_multiprocess_dir
+
+        # Set before the workers start: each writes its counts there, any one serves the sum.
+        metrics_dir, made_here = prepare_multiprocess_dir(os.environ.get(MULTIPROC_ENV))
+        os.environ[MULTIPROC_ENV] = str(metrics_dir)
+    try:
+        uvicorn.run(
+            "app.asgi:app",
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=settings.log_level,
+            log_config=logging_config(settings),
+            access_log=False,
+            proxy_headers=True,
+        )
+    finally:
+        if metrics_dir is not None and made_here:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+    return 0
+
+
+async def _demo(settings: Settings, stores: int, days: int, seed: int) -> int:
+    from datetime import timedelta
+
+    from app.clock import SystemClock
+    from app.db.engine import Database, create_engine
+    from app.ingest.road import ingest
+    from app.ops.demo import load_demo
+
+    db = Database(create_engine(settings))
+    try:
+        summary = await load_demo(
+            db,
+            ingest,
+            now=SystemClock().now(),
+            timezone=settings.default_timezone,
+            max_future=timedelta(seconds=settings.max_future_skew_seconds),
+            stores=stores,
+            days=days,
+            seed=seed,
+        )
+    finally:
+        await db.dispose()
+    for store in summary.stores:
+        _say(
+            f"  {store.store_id}  {store.profile:<11}  {store.orders:>5} orders, "
+            f"{store.quality_refunds_in_window} quality refunds in the last 30 days"
+        )
+    _say(
+        f"demo: {summary.accepted} events accepted, {summary.duplicates} already there, "
+        f"{summary.rejected} refused; {summary.alerts} alerts raised"
     )
+    if summary.rejected:
+        _say("(refused: this demo was loaded on an earlier day; its ids now carry other times)")
+    _say("next: refundwatch serve, then open /console, or GET /v1/risk with your key")
     return 0
 
 
@@ -229,6 +340,11 @@ async def _first_start_key(settings: Settings) -> None:
             )
     finally:
         await db.dispose()
+    if settings.log_format == "json":
+        # Log lines never carry a key (the mask would blank it): the key goes to stdout.
+        _say("no API key existed, so refundwatch created an admin key: printed once on stdout")
+        print(key, flush=True)
+        return
     _say(
         "\nNo API key existed, so refundwatch created an admin key (shown once):\n\n"
         f"    {key}\n\nUse it as: Authorization: Bearer {key} (and to sign in to the console)\n"

@@ -66,7 +66,38 @@ class Settings(BaseSettings):
         default="",
         description="Comma-separated CIDRs that outbound webhooks may reach although private.",
     )
+    console_session_hours: float = Field(
+        default=12.0,
+        gt=0,
+        le=24 * 30,
+        description="How long a console sign-in lasts before the operator signs in again.",
+    )
     log_level: str = "info"
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="text: one readable line per record; json: one JSON object per line.",
+    )
+    metrics_public: bool = Field(
+        default=False,
+        description="Serve GET /metrics without a key (else it needs the read scope).",
+    )
+    worker_metrics_address: str = Field(
+        default="",
+        pattern=r"^$|^[^\s:]*:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$",
+        description="HOST:PORT where `refundwatch worker` serves its own /metrics; empty = none.",
+    )
+    db_pgbouncer: bool = Field(
+        default=False,
+        description="The database URL points at PgBouncer in transaction (or statement) "
+        "pooling: no prepared statement outlives its transaction.",
+    )
+    raw_retention_days: int | None = Field(
+        default=None,
+        ge=1,
+        le=100_000,
+        description="Drop raw event payloads received more than this many days ago, keeping "
+        "each event's id and content hash; unset = keep every payload.",
+    )
 
     @field_validator("database_url")
     @classmethod

@@ -11,20 +11,23 @@ from fastapi.openapi.utils import get_openapi
 
 from app.alerts.endpoints import router as alerts_router
 from app.api import health
-from app.api.problems import install_problem_handlers
+from app.api.problems import install_problem_handlers, restore_example_nulls
 from app.auth.endpoints import router as keys_router
 from app.auth.service import KeyCache
 from app.clock import Clock, SystemClock
 from app.config import Settings, get_settings
 from app.connectors.endpoints import router as connections_router
 from app.console import install as install_console
-from app.db.engine import Database, create_engine
+from app.db.engine import Database, check_pooling, create_engine
 from app.events.schemas import EventBatch
 from app.figures.endpoints import router as figures_router
 from app.imports.endpoints import router as imports_router
 from app.imports.service import ImportRunner
 from app.ingest.endpoints import router as ingest_router
 from app.ingest.group_commit import IngestCommitter
+from app.ops.endpoints import metrics_router
+from app.ops.metrics import DatabaseFacts
+from app.ops.requests import install_request_context
 from app.policies.endpoints import router as policies_router
 from app.risk.endpoints import router as risk_router
 from app.stores.endpoints import router as stores_router
@@ -52,6 +55,8 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.db = Database(create_engine(settings))
+        await check_pooling(app.state.db, settings)
+        app.state.database_facts = DatabaseFacts(app.state.db, app.state.clock)
         worker = None
         app.state.worker = None
         if run_worker:
@@ -86,9 +91,11 @@ def create_app(
     app.state.clock = clock or SystemClock()
     app.state.key_cache = KeyCache(settings.api_key_cache_seconds)
     install_problem_handlers(app)
+    install_request_context(app)
     install_console(app)
     for router in routers():
         app.include_router(router)
+    app.include_router(metrics_router(settings.metrics_public))
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 
@@ -120,6 +127,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         description=app.description,
         routes=app.routes,
     )
+    restore_example_nulls(schema, app.routes)
     batch = EventBatch.model_json_schema(ref_template="#/components/schemas/{model}")
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     components.update(batch.pop("$defs", {}))

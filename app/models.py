@@ -4,9 +4,10 @@ Each capability keeps its own tables (``app/<capability>/models.py``); this
 module only gathers them, so ``app.db`` never imports a capability.
 """
 
-from app.alerts.models import Alert, AlertState, Silence
+from app.alerts.models import Alert, AlertSequence, AlertState, Silence
 from app.auth.models import ApiKey
 from app.connectors.models import Connection
+from app.console.models import AlertAcknowledgement, ConsoleSession
 from app.db.base import Base
 from app.events.models import Event, OrderRecord, RefundRecord
 from app.figures.models import DailyFigures
@@ -17,10 +18,13 @@ from app.webhooks.models import Delivery, DeliveryAttempt, WebhookSubscription
 
 __all__ = [
     "Alert",
+    "AlertAcknowledgement",
+    "AlertSequence",
     "AlertState",
     "ApiKey",
     "Base",
     "Connection",
+    "ConsoleSession",
     "DailyFigures",
     "Delivery",
     "DeliveryAttempt",

@@ -10,6 +10,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.config import to_async_url
+from app.db.engine import postgres_connect_args
 from app.models import Base
 
 config = context.config
@@ -40,7 +41,10 @@ def do_run_migrations(connection: Connection) -> None:
 
 async def run_async_migrations() -> None:
     url = to_async_url(config.get_main_option("sqlalchemy.url") or "")
-    engine = create_async_engine(url, poolclass=pool.NullPool)
+    # Statement caches off on PostgreSQL: a migration must also run through PgBouncer
+    # in transaction pooling, and it has no hot path to speed up.
+    connect_args = postgres_connect_args(pgbouncer=True) if url.startswith("postgresql") else {}
+    engine = create_async_engine(url, poolclass=pool.NullPool, connect_args=connect_args)
     async with engine.connect() as connection:
         await connection.run_sync(do_run_migrations)
     await engine.dispose()

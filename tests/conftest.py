@@ -6,6 +6,9 @@ on PostgreSQL), so tests never see each other's rows.
 
 PostgreSQL tests run when REFUNDWATCH_TEST_POSTGRES_URL is set (e.g.
 postgresql://postgres@127.0.0.1:5432/postgres); otherwise they skip, saying so.
+With REFUNDWATCH_TEST_PGBOUNCER_URL too (scripts/pgbouncer_suite.py sets it), the
+service under test reaches each test database through that PgBouncer, while
+databases are created and dropped on PostgreSQL directly.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 ADMIN_KEY = "rw_test_admin_key_0123456789abcdef"
 NOW = datetime(2026, 11, 26, 4, 0, tzinfo=UTC)  # 12:00 in Shanghai
 POSTGRES_URL = os.environ.get("REFUNDWATCH_TEST_POSTGRES_URL")
+PGBOUNCER_URL = os.environ.get("REFUNDWATCH_TEST_PGBOUNCER_URL")
 
 BACKENDS = [
     "sqlite",
@@ -106,7 +110,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     name = f"rw_test_{uuid.uuid4().hex[:12]}"
     asyncio.run(_pg_execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_name}"'))
     try:
-        yield _with_database(_pg_admin_url(), name)
+        yield _with_database(PGBOUNCER_URL or _pg_admin_url(), name)
     finally:
         asyncio.run(_pg_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 

@@ -4,19 +4,27 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Request, Response
 
 from app.api.deps import ClockDep, DatabaseDep, ReadSessionDep, SettingsDep
 from app.api.pagination import CursorQuery, LimitQuery, Page, keyset, next_page
-from app.api.problems import problem_responses
+from app.api.params import MAX_INT, StoreIdQuery
+from app.api.problems import answers, problem_responses
 from app.auth.deps import AdminKey
 from app.connectors import repository, service
 from app.connectors.models import Connection
-from app.connectors.schemas import ConnectionIn, ConnectionOut, ConnectionPatch
+from app.connectors.schemas import (
+    CONNECTION_EXAMPLE,
+    ConnectionIn,
+    ConnectionOut,
+    ConnectionPatch,
+)
 
 router = APIRouter(prefix="/v1/connections", tags=["connections"])
 
-ConnectionIdPath = Annotated[int, Path(ge=1, le=2**31 - 1, description="The connection's id")]
+ConnectionIdPath = Annotated[
+    int, Path(ge=1, le=MAX_INT, description="The connection's id", examples=[1])
+]
 
 
 def _wake(request: Request) -> None:
@@ -38,7 +46,15 @@ def _wake(request: Request) -> None:
     ),
     response_model=ConnectionOut,
     operation_id="create_connection",
-    responses=problem_responses(401, 403, 409, 422, 503),
+    responses=answers(
+        {**CONNECTION_EXAMPLE, "status": "backfilling", "backfill_progress": 0.0},
+        401,
+        403,
+        409,
+        422,
+        503,
+        status=201,
+    ),
 )
 async def create_connection(
     request: Request,
@@ -59,15 +75,19 @@ async def create_connection(
 @router.get(
     "",
     summary="List connections",
+    description=(
+        "Every store's connection, oldest first, with where its sync stands; never a "
+        "credential. Filter by `store_id`. Needs the `admin` scope."
+    ),
     response_model=Page[ConnectionOut],
     operation_id="list_connections",
-    responses=problem_responses(401, 403, 422),
+    responses=answers({"items": [CONNECTION_EXAMPLE], "next_cursor": None}, 401, 403, 422),
 )
 async def list_connections(
     _key: AdminKey,
     session: ReadSessionDep,
     clock: ClockDep,
-    store_id: Annotated[str | None, Query(max_length=64)] = None,
+    store_id: StoreIdQuery = None,
     limit: LimitQuery = 100,
     cursor: CursorQuery = None,
 ) -> Page[ConnectionOut]:
@@ -80,9 +100,14 @@ async def list_connections(
 @router.get(
     "/{connection_id}",
     summary="A connection: status, synced_through, lag, counts, last error",
+    description=(
+        "`status` is backfilling, live, failing (the platform refused the credentials: "
+        "`last_error` has its message) or disabled. `synced_through` is the instant up to "
+        "which every change at the platform is in. Needs the `admin` scope."
+    ),
     response_model=ConnectionOut,
     operation_id="get_connection",
-    responses=problem_responses(401, 403, 404, 422),
+    responses=answers(CONNECTION_EXAMPLE, 401, 403, 404, 422),
 )
 async def get_connection(
     connection_id: ConnectionIdPath, _key: AdminKey, session: ReadSessionDep, clock: ClockDep
@@ -101,7 +126,7 @@ async def get_connection(
     ),
     response_model=ConnectionOut,
     operation_id="patch_connection",
-    responses=problem_responses(401, 403, 404, 422, 503),
+    responses=answers(CONNECTION_EXAMPLE, 401, 403, 404, 422, 503),
 )
 async def patch_connection(
     request: Request,
@@ -126,6 +151,10 @@ async def patch_connection(
     "/{connection_id}",
     status_code=204,
     summary="Remove a connection (the events it brought stay)",
+    description=(
+        "Stops the sync and forgets the credentials; the events it brought and their "
+        "figures stay. Answers 204 with no body. Needs the `admin` scope."
+    ),
     operation_id="delete_connection",
     responses=problem_responses(401, 403, 404, 422),
 )

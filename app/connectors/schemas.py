@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from app.api.params import Flag, Instant
 from app.connectors.models import Connection
 
 NoNulText = Annotated[str, StringConstraints(min_length=1, max_length=500, pattern=r"^[^\x00]+$")]
@@ -40,7 +41,7 @@ class ConnectionIn(BaseModel):
     ]
     client_secret: NoNulText = Field(description="The app's secret: stored encrypted, never shown")
     access_token: NoNulText = Field(description="The store's token: stored encrypted, never shown")
-    sync_from: AwareDatetime | None = Field(
+    sync_from: Instant | None = Field(
         default=None,
         description="Backfill from here (default: the policy's window + 15 days ago)",
     )
@@ -53,7 +54,7 @@ class ConnectionPatch(BaseModel):
         extra="forbid", json_schema_extra={"examples": [{"enabled": False}, {"access_token": "…"}]}
     )
 
-    enabled: bool | None = Field(default=None, description="false pauses (disabled), true resumes")
+    enabled: Flag | None = Field(default=None, description="false pauses (disabled), true resumes")
     client_id: (
         Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"^[^\x00]+$")]
         | None
@@ -128,3 +129,29 @@ class ConnectionOut(BaseModel):
             created_at=record.created_at,
             updated_at=record.updated_at,
         )
+
+
+CONNECTION_EXAMPLE: dict[str, object] = {
+    "id": 1,
+    "platform": "pdd",
+    "store_id": "s1",
+    "client_id": "8a1b2c3d4e5f",
+    "status": "live",
+    "enabled": True,
+    "sync_from": "2026-09-30T16:00:00Z",
+    "synced_through": "2026-11-26T03:57:00Z",
+    "lag_seconds": 180,
+    "backfill_progress": 1.0,
+    "next_sync_at": "2026-11-26T04:01:00Z",
+    "last_sync_at": "2026-11-26T04:00:00Z",
+    "counts": {
+        "events_accepted": 12840,
+        "events_duplicate": 310,
+        "events_rejected": 0,
+        "calls": 2755,
+        "windows": 2736,
+    },
+    "last_error": None,
+    "created_at": "2026-11-20T02:00:00Z",
+    "updated_at": "2026-11-26T04:00:00Z",
+}

@@ -166,16 +166,19 @@ async def _copy_upsert(
 ) -> Any:
     """PostgreSQL: COPY the rows into a temporary table, then upsert from it.
 
-    The temporary table lives as long as the connection (created on first use,
-    emptied before each COPY), so each bulk costs one COPY and one INSERT …
-    SELECT … ON CONFLICT, in the caller's transaction.
+    The temporary table lives as long as the transaction (created on the first
+    bulk of a transaction, emptied before each COPY, dropped at commit), so each
+    bulk costs one COPY and one INSERT … SELECT … ON CONFLICT, in the caller's
+    transaction. Not longer: behind PgBouncer in transaction pooling, a table
+    kept by a server connection would outlive this process and meet the next
+    one — with the shape of the table before a migration.
     """
     connection = await session.connection()
     raw: Any = (await connection.get_raw_connection()).driver_connection
     staging = _staging_name(table)
     await raw.execute(
         f'CREATE TEMPORARY TABLE IF NOT EXISTS "{staging}" '
-        f'(LIKE "{table.name}" INCLUDING DEFAULTS) ON COMMIT DELETE ROWS;'
+        f'(LIKE "{table.name}" INCLUDING DEFAULTS) ON COMMIT DROP;'
         f'TRUNCATE "{staging}"'
     )
     await raw.copy_records_to_table(staging, records=rows, columns=list(names))

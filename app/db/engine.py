@@ -7,7 +7,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, make_url
+from sqlalchemy import event, make_url, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -24,7 +25,8 @@ def create_engine(settings: Settings) -> AsyncEngine:
     SQLite: WAL, synchronous=FULL (an acknowledged event survives power loss,
     not only a crash), and ``BEGIN IMMEDIATE`` so that a transaction takes the
     write lock up front instead of failing to upgrade a read lock later.
-    PostgreSQL: a pool sized for the request concurrency.
+    PostgreSQL: a pool sized for the request concurrency; behind PgBouncer
+    (``db_pgbouncer``) no prepared statement outlives its transaction.
     """
     url = settings.async_database_url
     if url.startswith("sqlite"):
@@ -37,8 +39,94 @@ def create_engine(settings: Settings) -> AsyncEngine:
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_pre_ping=False,
-        connect_args={"server_settings": {"application_name": "refundwatch"}},
+        connect_args=postgres_connect_args(pgbouncer=settings.db_pgbouncer),
     )
+
+
+def postgres_connect_args(*, pgbouncer: bool) -> dict[str, Any]:
+    """asyncpg's connection arguments; with ``pgbouncer``, fit for transaction pooling.
+
+    A pooler in transaction mode hands each transaction whichever server
+    connection is free, so a statement prepared in one transaction is unknown
+    (or, named alike by another client, already taken) in the next. PgBouncer
+    before 1.21 (Debian 12 ships 1.18) cannot track them, so both statement
+    caches are off (asyncpg's and SQLAlchemy's) and every statement is the
+    unnamed one, prepared and run inside its own transaction and replaced by the
+    next: nothing is left behind on the server either. The cost is a Parse
+    round trip per statement (docs/operations.md#pgbouncer has the figures).
+    """
+    args: dict[str, Any] = {"server_settings": {"application_name": "refundwatch"}}
+    if pgbouncer:
+        args.update(
+            statement_cache_size=0,
+            prepared_statement_cache_size=0,
+            prepared_statement_name_func=_unnamed,
+        )
+    return args
+
+
+def _unnamed() -> str:
+    return ""
+
+
+class PoolingRefused(RuntimeError):
+    """The database URL reaches a transaction pooler and the service was not told."""
+
+
+_BACKEND = text("SELECT pg_backend_pid()")
+# A prepared statement unknown on this server connection, or already taken by another client.
+_STATEMENT_SQLSTATES = frozenset({"26000", "42P05"})
+
+
+async def check_pooling(db: Database, settings: Settings) -> None:
+    """Refuse to start on a transaction pooler unless ``REFUNDWATCH_DB_PGBOUNCER=true``.
+
+    With the statement caches on, a pooler in transaction mode breaks ingest at
+    random under load; saying so at start is kinder. See :func:`transaction_pooled`.
+    """
+    if db.dialect != "postgresql" or settings.db_pgbouncer:
+        return
+    if await transaction_pooled(db.engine):
+        raise PoolingRefused(
+            "the database URL leads to a pooler in transaction pooling mode (PgBouncer?): "
+            "set REFUNDWATCH_DB_PGBOUNCER=true, or point REFUNDWATCH_DATABASE_URL at "
+            "PostgreSQL itself or at a pool in session mode"
+        )
+
+
+async def transaction_pooled(engine: AsyncEngine) -> bool:
+    """Whether two transactions of one client connection may run on different backends.
+
+    Client A runs a transaction and ends it; client B opens one and holds it; A
+    runs another. On PostgreSQL itself (or a session pool) A keeps its backend.
+    Behind a transaction pooler B is handed the backend A just released (PgBouncer
+    reuses the most recent one first), or A comes back on another: either way the
+    backend ids differ. A prepared statement lost between A's transactions says
+    the same thing.
+    """
+    try:
+        async with engine.connect() as a, engine.connect() as b:
+            first = (await a.execute(_BACKEND)).scalar()
+            await a.commit()
+            held = (await b.execute(_BACKEND)).scalar()
+            if held == first:
+                return True
+            again = (await a.execute(_BACKEND)).scalar()
+            await a.rollback()
+            await b.rollback()
+            return again != first
+    except DBAPIError as exc:
+        if _sqlstate(exc) in _STATEMENT_SQLSTATES:
+            return True
+        raise
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    orig = getattr(exc, "orig", None)
+    state = getattr(orig, "sqlstate", None) or getattr(
+        getattr(orig, "__cause__", None), "sqlstate", None
+    )
+    return state if isinstance(state, str) else None
 
 
 def ensure_sqlite_dir(url: str) -> None:

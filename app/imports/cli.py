@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from rich.console import Console
 
+from app.cli import prepare_database
 from app.clock import SystemClock
 from app.config import Settings
 from app.db.engine import Database, create_engine
-from app.db.migrate import upgrade_to_head
 from app.imports.formats import ImportFormat, ReasonMapError, load_reason_map
 from app.imports.reading import ReadError
 from app.imports.service import ImportRequest, file_digest, prepare, run_import, start
@@ -42,7 +43,7 @@ async def import_files(
         if not path.is_file():
             console.print(f"[red]{path}[/red]: no such file", highlight=False)
             return EXIT_USAGE
-    upgrade_to_head(settings.database_url)
+    await asyncio.to_thread(prepare_database, settings)
     db = Database(create_engine(settings))
     clock = SystemClock()
     worst = 0

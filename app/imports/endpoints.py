@@ -7,12 +7,13 @@ import uuid
 from pathlib import Path
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi import Path as PathParam
 
 from app.api.deps import ClockDep, DatabaseDep, ReadSessionDep, SettingsDep
 from app.api.pagination import CursorQuery, LimitQuery, Page, keyset, next_page
-from app.api.problems import problem_responses
+from app.api.params import MAX_INT, STORE_ID, StoreIdQuery
+from app.api.problems import answers
 from app.auth.deps import IngestKey, IngestOrReadKey
 from app.config import Settings
 from app.errors import NotFound, PayloadTooLarge, field_error
@@ -20,12 +21,14 @@ from app.imports import repository
 from app.imports.formats import FormatError, ReasonMapError, load_reason_map
 from app.imports.models import Import, ImportRowError
 from app.imports.reading import ReadError
-from app.imports.schemas import ImportOut, RowErrorOut
+from app.imports.schemas import IMPORT_EXAMPLE, ROW_ERROR_EXAMPLE, ImportOut, RowErrorOut
 from app.imports.service import ImportRequest, ImportRunner, prepare, start, status_of
 
 router = APIRouter(prefix="/v1/imports", tags=["imports"])
 
-ImportIdPath = Annotated[int, PathParam(ge=1, le=2**31 - 1, description="The import's id")]
+ImportIdPath = Annotated[
+    int, PathParam(ge=1, le=MAX_INT, description="The import's id", examples=[3])
+]
 FormatField = Literal["events-jsonl", "events-csv", "pdd-orders", "pdd-aftersales"]
 ERRORS_SHOWN = 100
 CHUNK = 1 << 20
@@ -55,6 +58,18 @@ async def _save_upload(upload: UploadFile, settings: Settings, suffix: str) -> t
     return path, digest.hexdigest()
 
 
+def _filename(name: str | None) -> str:
+    """The upload's name as kept (imports.filename is String(300), text without NUL)."""
+    # A multipart filename may carry anything, lone surrogates included (undecodable
+    # bytes): neither they nor NUL can be stored as text.
+    text = (name or "").encode("utf-8", "replace").decode("utf-8").replace("\x00", "")
+    base = Path(text).name.strip() or "upload"
+    if len(base) <= 300:
+        return base
+    suffix = Path(base).suffix[:20]
+    return base[: 300 - len(suffix)] + suffix
+
+
 def _suffix(name: str | None) -> str:
     suffix = Path(name or "").suffix.lower()
     return suffix if suffix in (".csv", ".tsv", ".txt", ".jsonl", ".json", ".xlsx") else ""
@@ -75,7 +90,27 @@ def _suffix(name: str | None) -> str:
     ),
     response_model=ImportOut,
     operation_id="create_import",
-    responses=problem_responses(401, 403, 413, 422),
+    responses=answers(
+        {
+            **IMPORT_EXAMPLE,
+            "status": "queued",
+            "started_at": None,
+            "finished_at": None,
+            "progress": {"done": 0, "total": 482113, "unit": "bytes", "fraction": 0.0},
+            "rows_read": 0,
+            "rows_committed": 0,
+            "events": {"accepted": 0, "duplicate": 0, "rejected": 0, "rejected_by_code": {}},
+            "skipped_by_cause": {},
+            "unmapped_labels": [],
+            "row_errors": 0,
+            "errors": [],
+        },
+        401,
+        403,
+        413,
+        422,
+        status=202,
+    ),
 )
 async def create_import(
     request: Request,
@@ -86,7 +121,7 @@ async def create_import(
     file: Annotated[UploadFile, File(description="The file to import")],
     store_id: Annotated[
         str | None,
-        Form(max_length=64, pattern=r"^[A-Za-z0-9._:-]{1,64}$", description="The store"),
+        Form(max_length=64, pattern=STORE_ID, description="The store"),
     ] = None,
     format: Annotated[FormatField | None, Form(description="Default: detected")] = None,
     dry_run: Annotated[bool, Form(description="Validate and count; store no event")] = False,
@@ -107,7 +142,7 @@ async def create_import(
                 map_path.unlink(missing_ok=True)
         job = ImportRequest(
             path=path,
-            filename=Path(file.filename or "upload").name,
+            filename=_filename(file.filename),
             store_id=store_id,
             format=format,
             dry_run=dry_run,
@@ -136,15 +171,19 @@ async def create_import(
 @router.get(
     "",
     summary="Imports, newest first",
+    description=(
+        "Every import (from the CLI or over HTTP), newest first, with its status and counts. "
+        "Filter by `store_id`. Needs the `ingest` or `read` scope."
+    ),
     response_model=Page[ImportOut],
     operation_id="list_imports",
-    responses=problem_responses(401, 403, 422),
+    responses=answers({"items": [IMPORT_EXAMPLE], "next_cursor": None}, 401, 403, 422),
 )
 async def list_imports(
     _key: IngestOrReadKey,
     session: ReadSessionDep,
     clock: ClockDep,
-    store_id: Annotated[str | None, Query(max_length=64)] = None,
+    store_id: StoreIdQuery = None,
     limit: LimitQuery = 50,
     cursor: CursorQuery = None,
 ) -> Page[ImportOut]:
@@ -159,9 +198,14 @@ async def list_imports(
 @router.get(
     "/{import_id}",
     summary="An import: status, progress, counts, refused rows, unknown labels",
+    description=(
+        "Where an import stands: `status`, `progress`, events accepted/duplicate/rejected, "
+        "rows skipped by cause, 退款原因 labels no table knew, and the first 100 refused "
+        "rows (all of them: `GET …/errors`). Needs the `ingest` or `read` scope."
+    ),
     response_model=ImportOut,
     operation_id="get_import",
-    responses=problem_responses(401, 403, 404, 422),
+    responses=answers(IMPORT_EXAMPLE, 401, 403, 404, 422),
 )
 async def get_import(
     import_id: ImportIdPath, _key: IngestOrReadKey, session: ReadSessionDep, clock: ClockDep
@@ -180,9 +224,13 @@ async def get_import(
 @router.get(
     "/{import_id}/errors",
     summary="An import's refused rows, in file order",
+    description=(
+        "Each refused row: its number as a spreadsheet shows it, the column (as the file's "
+        "header writes it), a code and a message. Needs the `ingest` or `read` scope."
+    ),
     response_model=Page[RowErrorOut],
     operation_id="list_import_errors",
-    responses=problem_responses(401, 403, 404, 422),
+    responses=answers({"items": [ROW_ERROR_EXAMPLE], "next_cursor": None}, 401, 403, 404, 422),
 )
 async def list_import_errors(
     import_id: ImportIdPath,

@@ -108,3 +108,39 @@ class ImportOut(BaseModel):
             errors=[RowErrorOut.model_validate(e) for e in errors],
             failure=record.failure,
         )
+
+
+ROW_ERROR_EXAMPLE: dict[str, object] = {
+    "row": 88,
+    "column": "申请时间",
+    "code": "invalid_time",
+    "message": "not a time: 2026/13/01",
+}
+
+IMPORT_EXAMPLE: dict[str, object] = {
+    "id": 3,
+    "store_id": "s1",
+    "format": "pdd-aftersales",
+    "filename": "售后列表.xlsx",
+    "file_bytes": 482113,
+    "source": "http",
+    "dry_run": False,
+    "status": "succeeded",
+    "created_at": "2026-11-26T04:00:00Z",
+    "started_at": "2026-11-26T04:00:00Z",
+    "finished_at": "2026-11-26T04:00:07Z",
+    "progress": {"done": 5120, "total": 5120, "unit": "rows", "fraction": 1.0},
+    "rows_read": 5120,
+    "rows_committed": 5120,
+    "events": {
+        "accepted": 8790,
+        "duplicate": 0,
+        "rejected": 2,
+        "rejected_by_code": {"invalid_field": 2},
+    },
+    "skipped_by_cause": {"not_a_refund": 14},
+    "unmapped_labels": [{"label": "买家原因", "count": 3}],
+    "row_errors": 2,
+    "errors": [ROW_ERROR_EXAMPLE],
+    "failure": None,
+}

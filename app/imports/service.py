@@ -22,6 +22,7 @@ import hashlib
 import logging
 import queue
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -38,7 +39,7 @@ from app.db.engine import Database
 from app.events import repository as events_repository
 from app.events.schemas import EventResult
 from app.events.validation import ValidatedBatch, duplicate_or_conflict, validate_batch
-from app.figures.rules import BucketKey
+from app.figures.rules import BucketDeltas
 from app.imports import repository
 from app.imports.formats import (
     ImportFormat,
@@ -49,6 +50,7 @@ from app.imports.formats import (
 from app.imports.models import Import
 from app.imports.reading import Progress
 from app.ingest import road
+from app.ops import metrics
 from app.stores.repository import load_context
 from app.stores.rules import StoreContext, zone
 
@@ -411,13 +413,14 @@ async def _commit(
     """
     for attempt in range(1, 4):
         before = _snapshot(summary)
+        started = time.perf_counter()
         try:
             now = clock.now()
             refused: list[RowError] = []
             async with db.transaction() as session:
                 contexts: dict[str, StoreContext] = {}
                 touched: set[tuple[str, str]] = set()
-                deltas: dict[BucketKey, list[int]] = {}
+                deltas = BucketDeltas()
                 for chunk in group:
                     outcome = await road.ingest(
                         session,
@@ -446,11 +449,21 @@ async def _commit(
         except BaseException:
             _restore(summary, before)
             raise
+        metrics.ingest_committed("import", _answered_since(before, summary), started)
         kept_errors[0] += len(refused)
         for error in refused:
             report(error)
         return reevaluated.deliveries_enqueued
     return 0
+
+
+def _answered_since(before: dict[str, Any], summary: ImportSummary) -> metrics.Counts:
+    """What one committed transaction answered: the summary's counts since ``before``."""
+    return metrics.Counts(
+        accepted=summary.events_accepted - before["events_accepted"],
+        duplicates=summary.events_duplicate - before["events_duplicate"],
+        rejected=summary.events_rejected - before["events_rejected"],
+    )
 
 
 def _snapshot(summary: ImportSummary) -> dict[str, Any]:

@@ -7,12 +7,12 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, Request, Response
 
-from app.api.problems import problem_responses
+from app.api.problems import answers
 from app.auth.deps import IngestKey
 from app.clock import Clock
 from app.config import Settings
 from app.errors import PayloadTooLarge, Unprocessable, field_error
-from app.events.schemas import INGEST_EXAMPLE, MAX_EVENTS, IngestAnswer
+from app.events.schemas import INGEST_ANSWER_EXAMPLE, INGEST_EXAMPLE, MAX_EVENTS, IngestAnswer
 from app.ingest.group_commit import IngestCommitter
 
 router = APIRouter(prefix="/v1", tags=["events"])
@@ -79,7 +79,7 @@ def parse_envelope(body: bytes) -> list[Any]:
     ),
     response_model=IngestAnswer,
     operation_id="ingest_events",
-    responses=problem_responses(401, 403, 413, 422),
+    responses=answers(INGEST_ANSWER_EXAMPLE, 401, 403, 413, 422),
     openapi_extra={
         "requestBody": {
             "required": True,

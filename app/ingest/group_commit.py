@@ -43,6 +43,8 @@ from app.db.engine import Database
 from app.events.schemas import IngestAnswer
 from app.events.validation import ValidatedBatch, validate_batch
 from app.ingest import road
+from app.ops import metrics
+from app.ops.logs import bind_request_ids, current_request_id
 
 DEADLOCK_RETRIES = 3
 
@@ -52,6 +54,7 @@ class _Waiting:
     batch: ValidatedBatch
     now: datetime
     answer: asyncio.Future[IngestAnswer]
+    request_id: str | None  # its log lines name it, in the drainer's task too
 
 
 def split_answer(answer: IngestAnswer, sizes: Sequence[int]) -> list[IngestAnswer]:
@@ -92,7 +95,7 @@ class IngestCommitter:
         if self._max_events <= 0:
             return await self._transaction(batch, now)
         answer: asyncio.Future[IngestAnswer] = asyncio.get_running_loop().create_future()
-        self._waiting.append(_Waiting(batch, now, answer))
+        self._waiting.append(_Waiting(batch, now, answer, current_request_id()))
         if self._drainer is None:
             self._drainer = asyncio.create_task(self._drain(), name="ingest-group-commit")
         return await answer
@@ -128,6 +131,7 @@ class IngestCommitter:
         return group
 
     async def _commit_group(self, group: list[_Waiting]) -> None:
+        bind_request_ids(w.request_id for w in group)
         if len(group) == 1:
             await self._commit_alone(group[0])
             return
@@ -145,6 +149,7 @@ class IngestCommitter:
             _settle(waiting.answer, answer=answer)
 
     async def _commit_alone(self, waiting: _Waiting) -> None:
+        bind_request_ids([waiting.request_id])
         try:
             answer = await self._transaction(waiting.batch, waiting.now)
         except Exception as exc:
@@ -167,6 +172,7 @@ class IngestCommitter:
                 if attempt == DEADLOCK_RETRIES or not is_retryable(exc):
                     raise
         self.transactions += 1
+        metrics.ingest_committed("http", outcome.answer, outcome.started)
         if outcome.deliveries_enqueued and self._on_deliveries is not None:
             self._on_deliveries()  # committed: deliver now, not at the next poll
         return outcome.answer

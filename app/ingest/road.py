@@ -24,6 +24,7 @@ connector each own their transaction and call :func:`ingest` inside it.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -39,14 +40,8 @@ from app.events.service import fold_events, save_folded
 from app.events.validation import ValidatedBatch, duplicate_or_conflict
 from app.figures import repository as figures
 from app.figures.rebuild import rebuild_store_figures
-from app.figures.rules import (
-    BucketKey,
-    Scope,
-    bucket_deltas,
-    contributions,
-    merge_deltas,
-    touched_scopes,
-)
+from app.figures.rules import BucketDeltas, Scope, bucket_deltas, contributions
+from app.ops.metrics import count_alerts_on_commit
 from app.stores.repository import ensure_stores
 from app.stores.rules import StoreContext
 from app.webhooks.outbox import enqueue_deliveries
@@ -69,6 +64,8 @@ class IngestOutcome:
     touched_scopes: set[Scope] = field(default_factory=set)
     contexts: dict[str, StoreContext] = field(default_factory=dict)
     reevaluated: Reevaluated = field(default_factory=Reevaluated)
+    # perf_counter() when the road began: the door times its transaction from here.
+    started: float = field(default_factory=time.perf_counter)
 
     @property
     def deliveries_enqueued(self) -> int:
@@ -83,7 +80,7 @@ async def ingest(
     default_timezone: str,
     evaluate: bool = True,
     lock_whole_stores: bool = False,
-    pending_deltas: dict[BucketKey, list[int]] | None = None,
+    pending_deltas: BucketDeltas | None = None,
 ) -> IngestOutcome:
     """Take a validated batch down the whole road, in the caller's transaction.
 
@@ -157,8 +154,8 @@ async def ingest(
             if pending_deltas is None:
                 await figures.apply_bucket_deltas(session, deltas)
             else:
-                merge_deltas(pending_deltas, deltas)
-            outcome.touched_scopes = touched_scopes(deltas)
+                pending_deltas.merge(deltas)
+            outcome.touched_scopes = deltas.touched_scopes()
 
     final = [r for r in results if r is not None]
     assert len(final) == len(batch)
@@ -171,7 +168,7 @@ async def ingest(
     return outcome
 
 
-async def apply_deltas(session: AsyncSession, deltas: dict[BucketKey, list[int]]) -> None:
+async def apply_deltas(session: AsyncSession, deltas: BucketDeltas) -> None:
     """Write bucket deltas added up by :func:`ingest` with ``pending_deltas``."""
     await figures.apply_bucket_deltas(session, deltas)
 
@@ -185,6 +182,7 @@ async def reevaluate(
 ) -> Reevaluated:
     """Steps 4–6: judge the scopes, write state changes and alerts, enqueue deliveries."""
     evaluation = await evaluate_scopes(session, contexts, scopes, now=now)
+    count_alerts_on_commit(session, evaluation.alerts)
     enqueued = await enqueue_deliveries(session, evaluation.alerts, now=now)
     return Reevaluated(evaluation.evaluated, evaluation.alerts, enqueued)
 

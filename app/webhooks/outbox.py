@@ -298,32 +298,49 @@ async def record_attempt(
         if outcome == "delivered":
             values.update(status="delivered", delivered_at=now)
         elif outcome == "retry":
-            delay = next_retry_delay(
-                attempts, retry_after=parse_retry_after(result.retry_after, now)
-            )
+            delay = next_retry_delay(attempts, retry_after=_pause(result, now))
             if delay is None:
                 values.update(status="failed")
             else:
                 values.update(status="pending", next_attempt_at=now + delay)
-        else:  # gone or failed: no retry helps
+        else:  # gone, refused or failed: no retry helps
             values.update(status="failed")
         await session.execute(update(Delivery).where(Delivery.id == delivery.id).values(**values))
     for webhook_id in sorted({d.webhook_id for d in deliveries}):
-        await _update_subscription(session, webhook_id, outcome, now)
+        await _update_subscription(session, webhook_id, outcome, now, result)
+
+
+def _pause(result: SendResult, now: datetime) -> timedelta | None:
+    """How long the receiver asked us to wait: its Retry-After, or a robot's stated pause."""
+    header = parse_retry_after(result.retry_after, now)
+    robot = result.robot.pause if result.robot is not None else None
+    if header is None or robot is None:
+        return header or robot
+    return max(header, robot)
 
 
 async def _update_subscription(
-    session: AsyncSession, webhook_id: int, outcome: str, now: datetime
+    session: AsyncSession, webhook_id: int, outcome: str, now: datetime, result: SendResult
 ) -> None:
     sub = await session.get(WebhookSubscription, webhook_id, with_for_update=True)
     if sub is None:
         return
     if outcome == "delivered":
         sub.failing_since = None
+        if sub.refusal_code is not None:  # the robot takes messages again: fixed
+            sub.refusal_code = sub.refusal_message = None
+            sub.refused_at = None
+            sub.updated_at = now
         return
     if outcome == "gone":
         sub.enabled = False
         sub.disabled_reason = "the endpoint answered 410 Gone"
+    if outcome == "refused" and result.robot is not None:
+        # Kept on the subscription (not only in the log): every message will be
+        # refused until someone fixes the robot's settings or this webhook.
+        sub.refusal_code = (result.robot.code or "")[:32]
+        sub.refusal_message = (result.robot.message or "")[:300]
+        sub.refused_at = now
     if sub.failing_since is None:
         sub.failing_since = now
     elif endpoint_failing_too_long(sub.failing_since, now):

@@ -24,6 +24,7 @@ from sqlalchemy import select
 from app.clock import Clock
 from app.config import Settings
 from app.db.engine import Database
+from app.ops import metrics
 from app.webhooks import outbox
 from app.webhooks.backoff import classify_response
 from app.webhooks.models import Delivery, WebhookSubscription
@@ -174,7 +175,8 @@ class Relay:
         self, sub: WebhookSubscription, deliveries: Sequence[Delivery], result: SendResult
     ) -> str:
         """Log the attempt for each delivery and move each to its next state."""
-        outcome = classify_response(result.status_code, result.error)
+        outcome = classify_response(result.status_code, result.error, result.robot)
         async with self.db.transaction() as session:
             await outbox.record_attempt(session, deliveries, result, outcome, self.clock.now())
+        metrics.attempt_recorded(sub, deliveries, outcome, result)
         return outcome

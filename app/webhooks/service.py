@@ -66,6 +66,8 @@ async def create_subscription(
         tiers=body.tiers,
         alert_types=body.alert_types,
         enabled=body.enabled,
+        daily_report_at=body.daily_report_at,
+        report_timezone=body.timezone,
         created_at=now,
         updated_at=now,
     )
@@ -86,6 +88,10 @@ async def patch_subscription(
                 "rotate a standard secret with POST …/rotate-secret",
             )
         fields["secret"] = secret_for(sub.format, fields["secret"])
+    if "timezone" in fields:
+        zone = fields.pop("timezone")
+        if zone is not None:
+            sub.report_timezone = zone
     for name, value in fields.items():
         if name in ("url", "enabled") and value is None:
             continue
@@ -93,6 +99,10 @@ async def patch_subscription(
     if fields.get("enabled"):
         sub.disabled_reason = None
         sub.failing_since = None
+    if fields.get("enabled") or fields.get("url") or "secret" in fields:
+        # The robot's refusal was about the settings just changed; the next send says anew.
+        sub.refusal_code = sub.refusal_message = None
+        sub.refused_at = None
     sub.updated_at = now
     await session.flush()
     return sub

@@ -11,18 +11,23 @@ import asyncio
 import contextlib
 import logging
 import signal
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from prometheus_client import start_http_server
 
 from app.clock import Clock, SystemClock
 from app.config import Settings
 from app.connectors.pdd.sync import Syncer
-from app.db.engine import Database, create_engine
+from app.db.engine import Database, check_pooling, create_engine
+from app.ops.logs import configure_logging
+from app.ops.metrics import PROCESS
 from app.webhooks.relay import Relay
-from app.worker.jobs import run_time_based
+from app.worker.jobs import run_raw_retention, run_time_based
 
 log = logging.getLogger("refundwatch.worker")
+
+RETENTION_INTERVAL_SECONDS = 6 * 3600
 
 
 class Worker:
@@ -42,6 +47,15 @@ class Worker:
         except Exception:
             log.exception("time-based evaluation failed; retrying next round")
 
+    async def _raw_retention(self) -> None:
+        days = self.settings.raw_retention_days
+        if days is None:
+            return
+        try:
+            await run_raw_retention(self.db, self.clock.now(), days)
+        except Exception:
+            log.exception("raw retention failed; retrying next round")
+
     async def start(self) -> None:
         self.scheduler.add_job(
             self._time_based,
@@ -52,6 +66,18 @@ class Worker:
             coalesce=True,
             next_run_time=datetime.now(UTC),
         )
+        if self.settings.raw_retention_days is not None:
+            # A pass reads the whole events table in small ranges: a few times a day
+            # is plenty for a horizon counted in days.
+            self.scheduler.add_job(
+                self._raw_retention,
+                "interval",
+                seconds=RETENTION_INTERVAL_SECONDS,
+                id="raw-retention",
+                max_instances=1,
+                coalesce=True,
+                next_run_time=datetime.now(UTC) + timedelta(minutes=1),
+            )
         self.scheduler.start()
         self._relay_task = asyncio.create_task(self.relay.run_forever(), name="webhook-relay")
         self._sync_task = asyncio.create_task(self.syncer.run_forever(), name="connector-sync")
@@ -75,8 +101,15 @@ class Worker:
 
 async def run_worker_forever(settings: Settings) -> None:
     """`refundwatch worker`: the jobs and the relay, until SIGINT/SIGTERM."""
-    logging.basicConfig(level=settings.log_level.upper())
+    configure_logging(settings)
     db = Database(create_engine(settings))
+    await check_pooling(db, settings)
+    if settings.worker_metrics_address:
+        host, _, port = settings.worker_metrics_address.rpartition(":")
+        # The worker's own counters (relay, connector, clock): the database facts
+        # are on the API's /metrics. Open, so bind it where only Prometheus reaches.
+        start_http_server(int(port), addr=host.strip("[]") or "127.0.0.1", registry=PROCESS)
+        log.info("worker metrics on http://%s/metrics", settings.worker_metrics_address)
     worker = Worker(db, settings, SystemClock())
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -430,3 +430,29 @@ async def test_two_replicas_sync_each_connection_once(
     assert sorted(synced[0] + synced[1]) == list(range(1, 7))
     for replica in replicas:
         await replica.close()
+
+
+async def test_the_sync_counts_what_each_window_committed_and_its_lag_shows(
+    connector_app: FastAPI, api: httpx.AsyncClient, fake: FakePddGateway, syncer: Syncer
+) -> None:
+    from app.ops.metrics import DatabaseFacts
+    from tests.ops.scrape import scrape, value
+
+    connector_app.state.database_facts = DatabaseFacts(
+        connector_app.state.db, connector_app.state.clock, ttl=0
+    )
+    expected = _world(fake.add_store(TOKEN, client_id="app-1"))
+    created = await _connect(api)
+    _, before = await scrape(api)
+    await _sync(syncer)
+    _, after = await scrape(api)
+
+    got = (await api.get(f"/v1/connections/{created['id']}")).json()
+    assert got["counts"]["events_accepted"] == len(expected)
+    name = "refundwatch_events_total"
+    accepted = value(after, name, status="accepted") - value(before, name, status="accepted")
+    assert accepted == len(expected)
+    count = "refundwatch_ingest_seconds_count"
+    assert value(after, count, door="connector") - value(before, count, door="connector") >= 1
+    lag = value(after, "refundwatch_connection_lag_seconds", store_id="s1")
+    assert 0 < lag == pytest.approx(got["lag_seconds"], abs=1)

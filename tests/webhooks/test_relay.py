@@ -302,7 +302,10 @@ async def test_recover_refuses_a_naive_since_and_an_unknown_webhook(
         "/v1/webhooks/999999/recover", json={"since": "2026-11-25T00:00:00Z"}
     )
 
-    assert naive.status_code == 422 and naive.json()["code"] == "naive_since"
+    assert naive.status_code == 422 and naive.json()["code"] == "validation_error"
+    assert [(e["field"], e["code"]) for e in naive.json()["errors"]] == [
+        ("body.since", "naive_since")
+    ]
     assert unknown.status_code == 404 and unknown.json()["code"] == "webhook_not_found"
 
 

@@ -63,6 +63,7 @@ from app.connectors.secrets import SecretUnreadable, secret_box
 from app.db.engine import Database
 from app.events.validation import validate_batch
 from app.ingest import road
+from app.ops import metrics
 from app.stores.repository import load_context
 from app.webhooks.outbox import enqueue_notice
 
@@ -345,6 +346,7 @@ class Syncer:
             record.last_error_code = record.last_error_message = None
             record.last_error_at = None
             record.updated_at = now
+        metrics.ingest_committed("connector", outcome.answer, outcome.started)
         if outcome.deliveries_enqueued and self._on_deliveries is not None:
             self._on_deliveries()
         return True

@@ -1,0 +1,1 @@
+"""Operating the service: Prometheus metrics, logging, request ids, the demo data set."""
