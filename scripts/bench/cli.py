@@ -23,7 +23,11 @@ from bench.machine import code_fingerprint, machine_info
 from bench.paths import RESULTS
 from bench.phases import Phase
 from bench.phases.checks import Calibrate, Checks
+from bench.phases.connector import RATES, ConnectorBackfill
+from bench.phases.console import ConsoleLogin, ConsoleStores, console_reads
+from bench.phases.imports import ImportVsHttp, PddExportImport
 from bench.phases.ingest import BatchIngest, LoadSample, LoadToLarge, SingleIngest, Warmup
+from bench.phases.insights import LoadBigStore, insight_reads
 from bench.phases.profile import ProfileIngest, ProfileReads
 from bench.phases.reads import metrics_reads
 from bench.progress import log
@@ -40,20 +44,49 @@ PHASES: list[Phase] = [
     BatchIngest(),  # interleaved with the baseline
     SingleIngest(),  # interleaved with the baseline
     ProfileIngest(),
+    Calibrate("before_imports", "imports"),
+    ImportVsHttp(),  # fresh databases of their own
+    PddExportImport(),
+    Calibrate("before_connector", "connector"),
+    ConnectorBackfill(),  # a fresh database and worker per rate
     Calibrate("before_load"),
+    LoadBigStore(),  # the store with 100k orders, imported before the load to 1M
     LoadToLarge(),
     metrics_reads("large"),
+    *insight_reads(),  # the big store's /metrics, breakdowns, SKUs, products, risk
     ProfileReads(),
+    Calibrate("before_console", "console"),
+    ConsoleStores(),  # up to --console-stores stores (after the 1M-event reads)
+    ConsoleLogin(),
+    *console_reads(),
     Calibrate("end"),
     Checks(),
 ]
 
+# Groups of phases --with / --skip turn on and off ("core" always runs).
+GROUPS = {
+    "ingest": "batch and single-event ingest beside the baseline",
+    "profile": "py-spy profiles of the server (also --no-profile)",
+    "reads": "metrics reads at 10k and 1M events, the big store and its /metrics",
+    "insights": "breakdown, SKU, products and risk reads on the big store",
+    "console": "the console's overview and store pages with --console-stores stores",
+    "imports": "events-jsonl import vs HTTP batch; a big PDD order export",
+    "connector": "PDD backfill against the loopback fake at each --connector-rates; steady state",
+}
+DEFAULT_GROUPS = ("ingest", "profile", "reads", "insights", "console")
+
+
+def selected(args: argparse.Namespace, phases: Sequence[Phase]) -> list[Phase]:
+    """The phases of the groups this run measures, in their order."""
+    return [p for p in phases if p.group == "core" or p.group in args.groups]
+
 
 async def run_bench(args: argparse.Namespace, result: dict[str, Any], artifacts: str) -> None:
     await describe_run(args, result)
-    stream = make_stream(args, PHASES, result)
+    phases = selected(args, PHASES)
+    stream = make_stream(args, phases, result)
     async with open_bench(args, result, stream, artifacts) as b:
-        for phase in PHASES:
+        for phase in phases:
             await phase.run(b)
     result["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -146,6 +179,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "`python -m uvicorn app.asgi:app` (default: the installed refundwatch, this checkout)",
     )
     _add_limits(p)
+    _add_groups(p)
     p.add_argument("--output", default=str(RESULTS / "latest.json"))
     p.add_argument(
         "--compare",
@@ -159,6 +193,90 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         if not (Path(args.app_dir) / "app" / "asgi.py").is_file():
             p.error(f"--app-dir {args.app_dir}: no app/asgi.py there")
     return args
+
+
+def _add_groups(p: argparse.ArgumentParser) -> None:
+    names = ", ".join(f"{k} ({v})" for k, v in GROUPS.items())
+    p.add_argument(
+        "--with",
+        dest="with_groups",
+        default="",
+        metavar="GROUPS",
+        help=f"add phase groups to the default ({', '.join(DEFAULT_GROUPS)}); groups: {names}",
+    )
+    p.add_argument("--skip", default="", metavar="GROUPS", help="leave these phase groups out")
+    p.add_argument("--all", action="store_true", help="every phase group (imports, connector too)")
+    p.add_argument(
+        "--import-events",
+        type=int,
+        default=None,
+        help="events of the import-vs-HTTP phase (default 200,000; quick 50,000; 0 skips)",
+    )
+    p.add_argument(
+        "--import-rows",
+        type=int,
+        default=None,
+        help="rows of the PDD order export imported (default 200,000; quick 50,000; 0 skips; "
+        "the docs' figure is 1,000,000)",
+    )
+    p.add_argument(
+        "--import-max-seconds", type=float, default=900.0, help="cut any one import after this"
+    )
+    p.add_argument("--connector-stores", type=int, default=5)
+    p.add_argument("--connector-orders-per-day", type=int, default=2000)
+    p.add_argument("--connector-days", type=int, default=None, help="default 30 (quick 3)")
+    p.add_argument(
+        "--connector-rates",
+        default="published,unthrottled",
+        help="REFUNDWATCH_PDD_CALLS_PER_MINUTE of each backfill: published (600), "
+        "unthrottled (100,000)",
+    )
+    p.add_argument(
+        "--connector-interval",
+        type=float,
+        default=60.0,
+        help="REFUNDWATCH_SYNC_INTERVAL_SECONDS of the worker (the app's default is 60)",
+    )
+    p.add_argument(
+        "--connector-steady-seconds",
+        type=float,
+        default=None,
+        help="steady state measured after the first backfill (default 180; quick 70; 0 skips)",
+    )
+    p.add_argument(
+        "--connector-max-seconds", type=float, default=900.0, help="cut a backfill after this"
+    )
+    p.add_argument(
+        "--connector-profile",
+        action="store_true",
+        help="py-spy on the worker for the first --profile-seconds of each backfill "
+        "(the profiled runs' figures carry py-spy's cost)",
+    )
+    p.add_argument(
+        "--big-store-orders",
+        type=int,
+        default=None,
+        help="orders of the big store in its window (default 100,000; quick 20,000; 0 skips)",
+    )
+    p.add_argument(
+        "--insight-reads",
+        type=int,
+        default=None,
+        help="requests per run of each explaining-figure read (default 500; quick 200)",
+    )
+    p.add_argument("--console-stores", type=int, default=200, help="stores for the console pages")
+    p.add_argument(
+        "--console-events",
+        type=int,
+        default=100_000,
+        help="events of the stores added for the console",
+    )
+    p.add_argument(
+        "--console-reads",
+        type=int,
+        default=None,
+        help="requests per run of each console page (default 200; quick 60)",
+    )
 
 
 def _add_limits(p: argparse.ArgumentParser) -> None:
@@ -203,6 +321,13 @@ RUN_SIZE_DEFAULTS: dict[str, tuple[float, float]] = {
     "batch_max_seconds": (60.0, 30.0),
     "load_max_seconds": (240.0, 90.0),
     "reads": (2000, 500),
+    "import_events": (200_000, 50_000),
+    "import_rows": (200_000, 50_000),
+    "connector_days": (30, 3),
+    "connector_steady_seconds": (180.0, 70.0),
+    "big_store_orders": (100_000, 20_000),
+    "insight_reads": (500, 200),
+    "console_reads": (200, 60),
 }
 
 
@@ -211,7 +336,23 @@ def _defaults(args: argparse.Namespace) -> argparse.Namespace:
         if getattr(args, name) is None:
             setattr(args, name, quick if args.quick else full)
     args.concurrency = [int(c) for c in str(args.concurrency).split(",") if c.strip()]
+    args.connector_rates = [r.strip() for r in str(args.connector_rates).split(",") if r.strip()]
+    for rate in args.connector_rates:
+        if rate not in RATES:
+            raise SystemExit(f"--connector-rates: {rate!r} is none of {sorted(RATES)}")
+    groups = set(GROUPS) if args.all else set(DEFAULT_GROUPS)
+    groups |= _names(args.with_groups)
+    groups -= _names(args.skip)
+    args.groups = sorted(groups)
     return args
+
+
+def _names(text: str) -> set[str]:
+    names = {g.strip() for g in str(text).split(",") if g.strip()}
+    unknown = names - set(GROUPS)
+    if unknown:
+        raise SystemExit(f"unknown phase group(s) {sorted(unknown)}; groups: {sorted(GROUPS)}")
+    return names
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -39,7 +39,7 @@ def runs_markdown(runs: Sequence[tuple[str, Result]]) -> str:
     ]
     for name, text in _facts():
         out.append(f"| {name} | " + " | ".join(text([r]) for _, r in runs) + " |")
-    for name, value, fmt in metrics(runs[0][1]["config"]):
+    for name, value, fmt in metrics([r for _, r in runs]):
         out.append(f"| {name} | " + " | ".join(_cell(value(r), fmt) for _, r in runs) + " |")
     return "\n".join(out)
 
@@ -54,7 +54,7 @@ def group_markdown(groups: dict[str, list[Result]]) -> str:
     ]
     for name, text in _facts():
         out.append(f"| {name} | " + " | ".join(text(groups[t]) for t in trees) + " | |")
-    for name, value, fmt in metrics(groups[trees[0]][0]["config"]):
+    for name, value, fmt in metrics([r for g in groups.values() for r in g]):
         medians = [_median([value(r) for r in groups[t]]) for t in trees]
         a, b = medians[0], medians[-1]
         ratio = f"{b / a:.2f}×" if a and b is not None else "—"
@@ -62,17 +62,37 @@ def group_markdown(groups: dict[str, list[Result]]) -> str:
     return "\n".join(out)
 
 
-def metrics(cfg: Result) -> list[Metric]:
-    """The headline figures of a result, as numbers."""
+def metrics(results: Sequence[Result]) -> list[Metric]:
+    """The headline figures of the results, as numbers (rows any of them has)."""
+    cfg = results[0]["config"]
     out: list[Metric] = []
-    for conc in cfg["concurrency"]:
-        out += _ingest_metrics(f"batch {conc} clients", "batch", f"app_c{conc}", f"base_c{conc}")
-    out += _ingest_metrics("single", "single", "app", "base")
-    for key in ("reads_small", "reads_large"):
+    if any("batch" in r for r in results):
+        for conc in cfg["concurrency"]:
+            out += _ingest_metrics(
+                f"batch {conc} clients", "batch", f"app_c{conc}", f"base_c{conc}"
+            )
+    if any("single" in r for r in results):
+        out += _ingest_metrics("single", "single", "app", "base")
+    keys: list[str] = []
+    for r in results:
+        keys += [k for k in r if k.startswith("reads_") and k not in keys]
+    for key in keys:
+        endpoint = next(
+            (r[key].get("endpoint", "metrics") for r in results if isinstance(r.get(key), dict)),
+            "metrics",
+        )
         for mode in ("sequential", f"c{cfg['read_clients']}"):
+            if not any(mode in r.get(key, {}) for r in results):
+                continue
             for q in ("p50", "p99"):
-                name = f"metrics read {q} ms, {mode}, {key.removeprefix('reads_')}"
+                name = f"{endpoint} read {q} ms, {mode}, {key.removeprefix('reads_')}"
                 out.append((name, _getter(key, mode, f"{q}_ms"), ".2f"))
+    if any("import" in r for r in results):
+        out += [
+            ("import ev/s (CLI wall)", _getter("import", "import_ev_per_s"), ",.0f"),
+            ("HTTP batch ev/s beside the import", _getter("import", "http_ev_per_s"), ",.0f"),
+            ("import / HTTP batch", _getter("import", "ratio"), ".2f"),
+        ]
     return out
 
 

@@ -15,10 +15,11 @@ import secrets
 import shutil
 import time
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.child import ChildRun, run_child
 from bench.database import Databases, pg_execute, pg_sessions
 from bench.load import IngestRun, ReadRun, drive_ingest, drive_reads
 from bench.paths import BIN
@@ -61,9 +62,78 @@ class Bench:
     artifacts: str  # path prefix of profiles and server logs: "bench-results/latest-"
     pyspy: str | None
     stored: int = 0  # events refundwatch has accepted so far
+    notes: dict[str, Any] = field(default_factory=dict)  # what one phase leaves for later ones
 
     def artifact(self, name: str) -> Path:
         return Path(self.artifacts + name)
+
+    def env_for(self, db_url: str, **extra: str) -> dict[str, str]:
+        """refundwatch's environment (the tree, the admin key) on another database."""
+        return {**self.app_env, "REFUNDWATCH_DATABASE_URL": db_url, **extra}
+
+    async def fresh_database(self, prefix: str, *, migrated: bool = True) -> str:
+        """A new database ``<prefix>_<tag>`` (dropped with the others), migrated by the tree."""
+        url = await self.databases.create(prefix)
+        if migrated:
+            await migrate(self.tree, self.env_for(url))
+        return url
+
+    async def drop_database(self, url: str) -> None:
+        """Drop one of the databases made here before the run ends (disk is shared)."""
+        for error in await self.databases.drop(url.rsplit("/", 1)[1]):
+            log(error)
+
+    @contextlib.asynccontextmanager
+    async def extra_app(self, name: str, db_url: str, **extra_env: str) -> AsyncIterator[Target]:
+        """Another refundwatch API server of the tree under test on ``db_url``, ready.
+
+        Started like the main one (``serve --no-worker``, a free loopback port); stopped
+        when the block ends, also on failure. Its log is ``<output>-server-<name>.log``.
+        """
+        env = self.env_for(db_url, **extra_env)
+        server = app_server(
+            self.tree, env, self.args.server_workers, self.artifact(f"server-{name}.log")
+        )
+        server.name = name
+        server.start()
+        try:
+            await server.wait_ready()
+            yield Target(server, db_url)
+        finally:
+            server.stop()
+            self.result.setdefault("server_logs_extra", {})[name] = scan_log(server.log_path)
+
+    def worker(self, name: str, db_url: str, **extra_env: str) -> Server:
+        """A ``refundwatch worker`` process of the tree on ``db_url`` (not started yet)."""
+        env = self.env_for(db_url, **extra_env)
+        return Server(
+            name, self.tree.cli("worker"), env, 0, self.artifact(f"{name}.log"), self.tree.root
+        )
+
+    async def run_cli(
+        self, label: str, *args: str, env: dict[str, str] | None = None, limit_s: float
+    ) -> ChildRun:
+        """``refundwatch ARGS`` of the tree, timed whole (``bench.child``); log it.
+
+        Its output goes to ``<output>-<label>.log``; a non-zero exit is reported, not raised
+        (``import`` exits 1 when rows were refused).
+        """
+        slug = "".join(c if c.isalnum() else "-" for c in label).strip("-")
+        run = await run_child(
+            label,
+            self.tree.cli(*args),
+            env or self.app_env,
+            self.tree.root,
+            self.artifact(f"{slug}.log"),
+            limit_s=limit_s,
+        )
+        log(
+            f"{label}: exit {run.returncode} in {run.seconds:.1f} s, CPU {run.cpu_seconds:.1f} s "
+            f"({run.cores:.2f} cores), peak RSS {run.peak_rss_mib:.0f} MiB, "
+            f"PostgreSQL {run.cpu['postgres_cores']:.2f} cores, other jobs "
+            f"{run.cpu['other_cores']:.2f}"
+        )
+        return run
 
     async def ingest(
         self,
@@ -110,15 +180,17 @@ class Bench:
         n: int | None = None,
         max_seconds: float | None = None,
         warmup: bool = False,
+        headers: dict[str, str] | None = None,
     ) -> ReadRun:
         """GET ``n`` (``--reads``) requests from refundwatch, cycling through ``paths``; log it.
 
-        A ``warmup`` is neither logged nor CPU-accounted.
+        A ``warmup`` is neither logged nor CPU-accounted. ``headers`` replace the admin
+        key's (the console signs in with a cookie).
         """
         run = await drive_reads(
             label,
             self.app.base,
-            self.headers,
+            self.headers if headers is None else headers,
             paths,
             n or self.args.reads,
             concurrency,

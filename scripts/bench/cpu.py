@@ -20,6 +20,29 @@ from bench.progress import log
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
+# The databases this run created (``bench.database.Databases`` adds them). Other people's
+# jobs use the same PostgreSQL server: a backend serving another database is theirs, and
+# its CPU goes to "other jobs", not to PostgreSQL's share of this run. The shared server
+# processes (checkpointer, WAL writer, background writer, launchers) count as this run's.
+OUR_DATABASES: set[str] = set()
+
+
+def _postgres_is_ours(pid: int) -> bool:
+    """A shared server process, or a backend (or autovacuum worker) of one of our databases."""
+    if not OUR_DATABASES:
+        return True
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            title = f.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return False
+    # A backend's title: "postgres: 15/main: <user> <database> <host>(<port>) <state>".
+    words = title.split()
+    is_backend = "(" in title or "[local]" in title
+    if is_backend or "autovacuum worker" in title:
+        return any(db in words for db in OUR_DATABASES)
+    return True
+
 
 def process_cpu(pid: int) -> float | None:
     """Seconds of CPU (user + system) the process has used, or None once it is gone."""
@@ -79,6 +102,7 @@ class CpuSnapshot:
     server: dict[int, float]
     postgres: dict[int, float]
     system: tuple[float, float]
+    postgres_others: dict[int, float]
 
 
 def cpu_snapshot(server_pid: int | None) -> CpuSnapshot:
@@ -91,13 +115,14 @@ def cpu_snapshot(server_pid: int | None) -> CpuSnapshot:
             if v is not None:
                 server[pid] = v
     postgres: dict[int, float] = {}
+    others: dict[int, float] = {}
     for pid, (_, comm) in procs.items():
         if comm.startswith("postgres"):
             v = process_cpu(pid)
             if v is not None:
-                postgres[pid] = v
+                (postgres if _postgres_is_ours(pid) else others)[pid] = v
     return CpuSnapshot(
-        time.perf_counter(), ru.ru_utime + ru.ru_stime, server, postgres, _system_busy()
+        time.perf_counter(), ru.ru_utime + ru.ru_stime, server, postgres, _system_busy(), others
     )
 
 
@@ -116,6 +141,8 @@ def cpu_delta(a: CpuSnapshot, b: CpuSnapshot) -> dict[str, float]:
         "server_cores": round(group(a.server, b.server) / wall, 3),
         "postgres_cores": round(group(a.postgres, b.postgres) / wall, 3),
         "machine_busy_cores": round(ncpu * (1 - idle / total), 3) if total > 0 else 0.0,
+        # PostgreSQL backends of other people's databases (part of other_cores).
+        "postgres_others_cores": round(group(a.postgres_others, b.postgres_others) / wall, 3),
     }
     # Whatever else ran on the machine meanwhile (other jobs share these cores).
     ours = out["client_cores"] + out["server_cores"] + out["postgres_cores"]

@@ -8,6 +8,8 @@ from typing import Any
 
 import asyncpg
 
+from bench.cpu import OUR_DATABASES
+
 PG_SETTINGS = ("shared_buffers", "fsync", "synchronous_commit", "max_connections", "work_mem")
 
 
@@ -77,7 +79,20 @@ class Databases:
         name = f"{prefix}_{self.tag}"
         await pg_admin(self.server_url, f'CREATE DATABASE "{name}"')
         self.created.append(name)
+        OUR_DATABASES.add(name)
         return f"{self.server_url}/{name}"
+
+    async def drop(self, name: str) -> list[str]:
+        """Drop one database created here (before the run ends); the error, if any."""
+        if name not in self.created:
+            return [f"{name} was not created by this run: not dropped"]
+        self.created.remove(name)
+        try:
+            await pg_admin(self.server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        except Exception as exc:
+            self.created.append(name)  # drop_all tries again at the end
+            return [f"could not drop {name}: {exc}"]
+        return []
 
     async def drop_all(self) -> list[str]:
         """Drop every database created here; the errors, one line each (cleaning goes on)."""

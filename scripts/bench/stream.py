@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -130,6 +131,92 @@ def generate_stream(total: int, small: int, seed: int, now: datetime) -> Stream:
         quality_share=orders.quality / max(orders.refunds, 1),
         seconds=time.perf_counter() - t0,
     )
+
+
+@dataclass
+class StoreEvents:
+    """One store's events in arrival order, and its products by orders (most first)."""
+
+    store_id: str
+    events: list[Event]
+    orders: int
+    refunds: int
+    quality_refunds: int
+    products: list[str]
+    seconds: float
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "store_id": self.store_id,
+            "orders": self.orders,
+            "refunds": self.refunds,
+            "quality_refunds": self.quality_refunds,
+            "events": len(self.events),
+            "products": len(self.products),
+            "top_products": self.products[:5],
+            "generation_seconds": round(self.seconds, 1),
+        }
+
+
+def generate_store_events(store_id: str, orders: int, seed: int, now: datetime) -> StoreEvents:
+    """``orders`` orders of one store paid over the last 29 days, with the stream's mix.
+
+    The same generator as the cluster's (SKUs, couriers on ``order.shipped``,
+    refunds with kinds, reasons, lifecycles and appeals), for a single big store:
+    what the explaining-figure reads are measured on.
+    """
+    t0 = time.perf_counter()
+    rng = random.Random(seed)
+    gen = _OrderGenerator(rng, now.timestamp())
+    gen.stores, gen.store_cum = [store_id], [1.0]
+    keyed: list[Timed] = []
+    products: Counter[str] = Counter()
+    for n in range(orders):
+        evs = gen.order(n)
+        for t, e in evs:
+            if e["type"] == "order.paid":
+                products[e["product_id"]] += 1
+            keyed.append((t + rng.uniform(0.0, 120.0), e))
+    keyed.sort(key=lambda p: p[0])
+    return StoreEvents(
+        store_id=store_id,
+        events=[e for _, e in keyed],
+        orders=orders,
+        refunds=gen.refunds,
+        quality_refunds=gen.quality,
+        products=[p for p, _ in products.most_common()],
+        seconds=time.perf_counter() - t0,
+    )
+
+
+def spread_stores(events: Sequence[Event], stores: Sequence[str], variants: int) -> list[Event]:
+    """The cluster's events moved to ``variants`` stores per store: ``s001`` → ``s001-v0`` …
+
+    An order and its refund keep one store (the variant comes from the number in
+    ``order_id`` / ``refund_id``, which the generator gives both). Only the stores
+    in ``stores`` are kept; product and SKU ids follow their store.
+    """
+    keep = set(stores)
+    out: list[Event] = []
+    for e in events:
+        ref = e.get("order_id") or e.get("refund_id") or "x0"
+        store = f"{e['store_id']}-v{int(ref[1:]) % variants}"
+        if store not in keep:
+            continue
+        moved = {**e, "store_id": store}
+        for name in ("product_id", "sku_id"):
+            if name in moved:
+                moved[name] = store + moved[name][len(e["store_id"]) :]
+        out.append(moved)
+    return out
+
+
+def write_jsonl(path: Path, events: Sequence[Event]) -> int:
+    """An ``events-jsonl`` import file: one event per line; returns its size in bytes."""
+    with path.open("wb") as f:
+        for e in events:
+            f.write(orjson.dumps(e) + b"\n")
+    return path.stat().st_size
 
 
 def batch_bodies(events: Sequence[Event], size: int) -> list[tuple[bytes, int]]:

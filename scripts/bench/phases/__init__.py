@@ -15,7 +15,13 @@ if TYPE_CHECKING:
 
 
 class Phase:
-    """One step of the bench; ``bench.cli.PHASES`` lists them in the order they run."""
+    """One step of the bench; ``bench.cli.PHASES`` lists them in the order they run.
+
+    ``group`` says which ``--with`` / ``--skip`` name turns it on or off
+    (``bench.cli.GROUPS``); "core" phases always run.
+    """
+
+    group = "core"
 
     def events_needed(self, args: argparse.Namespace) -> int:
         """Events this phase takes from the stream for good (a ceiling; default none)."""

@@ -14,8 +14,8 @@ COUNTED_TABLES = ("daily_figures", "orders", "refunds", "alerts")
 class Calibrate(Phase):
     """µs per ``sum(range(1000))`` now: ``result["calibration_us"][when]``."""
 
-    def __init__(self, when: str) -> None:
-        self.when = when
+    def __init__(self, when: str, group: str = "core") -> None:
+        self.when, self.group = when, group
 
     async def run(self, bench: Bench) -> None:
         calibration = bench.result.setdefault("calibration_us", {})

@@ -47,6 +47,8 @@ class LoadSample(Phase):
 class BatchIngest(Phase):
     """500 events per request, for each ``--concurrency``, ``--runs`` times: ``result["batch"]``."""
 
+    group = "ingest"
+
     def events_needed(self, args: argparse.Namespace) -> int:
         return int(args.runs * len(args.concurrency) * args.batch_events)
 
@@ -73,6 +75,8 @@ class BatchIngest(Phase):
 
 class SingleIngest(Phase):
     """1 event per request, ``--single-clients``, ``--single-seconds``: ``result["single"]``."""
+
+    group = "ingest"
 
     def events_needed(self, args: argparse.Namespace) -> int:
         return int(args.runs) * single_cap(args)

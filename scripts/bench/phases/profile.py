@@ -44,6 +44,8 @@ def profiling(bench: Bench) -> bool:
 class ProfileIngest(Phase):
     """Profiled batch (largest ``--concurrency``) and single-event runs."""
 
+    group = "profile"
+
     def events_reserved(self, args: argparse.Namespace) -> int:
         return 0 if args.no_profile else PROFILE_BATCH_EVENTS + PROFILE_SINGLE_EVENTS
 
@@ -72,6 +74,8 @@ class ProfileIngest(Phase):
 
 class ProfileReads(Phase):
     """A profiled metrics-read run with ``--read-clients``."""
+
+    group = "profile"
 
     async def run(self, bench: Bench) -> None:
         profiles: dict[str, Any] = bench.result.setdefault("profiles", {})
