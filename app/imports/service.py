@@ -34,7 +34,7 @@ from sqlalchemy.exc import DBAPIError
 
 from app.clock import Clock
 from app.config import Settings
-from app.db.dialect import is_retryable
+from app.db.dialect import is_retryable, refresh_statistics_after_bulk
 from app.db.engine import Database
 from app.events import repository as events_repository
 from app.events.schemas import EventResult
@@ -61,6 +61,9 @@ CHUNK_EVENTS = 5000
 
 TRANSACTION_EVENTS = 50_000
 """Events per transaction: the scopes it touched are evaluated once, at its end."""
+
+BULK_TABLES = ("orders", "refunds", "daily_figures", "daily_sku_figures", "daily_breakdowns")
+"""Tables whose planner statistics a first import can leave stale (see dialect)."""
 
 MAX_KEPT_ERRORS = 10_000
 """Refused rows kept per import for ``GET /v1/imports/{id}`` (all are counted)."""
@@ -435,6 +438,8 @@ async def _commit(
                     touched |= outcome.touched_scopes
                     refused.extend(_tally(chunk, outcome.answer.results, summary))
                 await road.apply_deltas(session, deltas)
+                written = summary.events_accepted - before["events_accepted"]
+                await refresh_statistics_after_bulk(session, BULK_TABLES, written)
                 reevaluated = await road.reevaluate(session, contexts, touched, now=now)
                 summary.rows_committed = group[-1].last_row
                 if record is not None:
