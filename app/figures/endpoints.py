@@ -10,6 +10,7 @@ from fastapi import APIRouter, Path, Query
 
 from app.api.deps import ClockDep, DatabaseDep, ReadSessionDep
 from app.api.pagination import CursorQuery, LimitQuery
+from app.api.params import Day
 from app.api.problems import problem_responses
 from app.auth.deps import IngestKey, ReadKey
 from app.errors import field_error
@@ -62,9 +63,9 @@ async def get_history(
     session: ReadSessionDep,
     clock: ClockDep,
     from_: Annotated[
-        date | None, Query(alias="from", description="First day (default: to − 29)")
+        Day | None, Query(alias="from", description="First day (default: to − 29)")
     ] = None,
-    to: Annotated[date | None, Query(description="Last day (default: today)")] = None,
+    to: Annotated[Day | None, Query(description="Last day (default: today)")] = None,
 ) -> MetricsHistory:
     return await service.metrics_history(session, ctx, from_, to or ctx.today(clock.now()))
 
@@ -194,7 +195,7 @@ FIRST_DAY = date(2000, 1, 1)
 LAST_DAY = date(2099, 12, 31)
 MAX_PLATFORM_DAYS = 400
 PlatformDayPath = Annotated[
-    date, Path(description="The day the merchant backend's figures are for (YYYY-MM-DD)")
+    Day, Path(description="The day the merchant backend's figures are for (YYYY-MM-DD)")
 ]
 
 
@@ -255,8 +256,8 @@ async def list_platform_figures(
     ctx: StoreDep,
     session: ReadSessionDep,
     clock: ClockDep,
-    from_: Annotated[date | None, Query(alias="from", description="First day")] = None,
-    to: Annotated[date | None, Query(description="Last day (default: today)")] = None,
+    from_: Annotated[Day | None, Query(alias="from", description="First day")] = None,
+    to: Annotated[Day | None, Query(description="Last day (default: today)")] = None,
 ) -> PlatformFiguresOut:
     last = to or ctx.today(clock.now())
     _check_day("query.to", last)

@@ -728,3 +728,23 @@ async def test_a_store_name_with_a_nul_character_is_refused(client: httpx.AsyncC
     body = assert_problem(response, 422, "validation_error")
     assert [e["field"] for e in body["errors"]] == ["body.name"]
     assert (await client.get("/v1/stores/s1")).json()["name"] is None
+
+
+@pytest.mark.parametrize(
+    ("path", "name", "value"),
+    [
+        ("/v1/stores/s1/metrics/history", "to", "0"),
+        ("/v1/stores/s1/metrics/history", "from", "1700000000"),
+        ("/v1/stores/s1/platform-figures", "to", "0"),
+        ("/v1/stores/s1/platform-figures", "from", "2026-11-26T00:00:00"),
+    ],
+)
+async def test_a_day_in_a_query_is_written_yyyy_mm_dd_not_a_unix_time(
+    client: httpx.AsyncClient, path: str, name: str, value: str
+) -> None:
+    """Found by schemathesis: pydantic's lax date took ``to=0`` as 1970-01-01 (a Unix time)
+    and answered 200 with a history reaching back to 1969."""
+    await post_events(client, [paid("o1", at="2026-11-20T10:00:00+08:00")])
+    response = await client.get(path, params={name: value})
+    body = assert_problem(response, 422, "validation_error")
+    assert any(error["field"] == f"query.{name}" for error in body["errors"]), body
