@@ -186,6 +186,27 @@ async def _copy_upsert(
     return await session.execute(stmt)
 
 
+async def copy_new_rows(
+    session: AsyncSession, table: Any, names: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> bool:
+    """PostgreSQL: COPY rows the caller knows to be new straight into ``table``.
+
+    In a savepoint: if a key turns out to exist after all (a concurrent
+    writer), the COPY is undone, the transaction goes on, and this returns
+    False for the caller to take the upsert instead.
+    """
+    import asyncpg  # the PostgreSQL extra; only PostgreSQL gets here
+
+    try:
+        async with session.begin_nested():
+            connection = await session.connection()
+            raw: Any = (await connection.get_raw_connection()).driver_connection
+            await raw.copy_records_to_table(table.name, records=rows, columns=list(names))
+    except asyncpg.UniqueViolationError:
+        return False
+    return True
+
+
 def is_postgres(session: AsyncSession) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 

@@ -18,6 +18,8 @@ from sqlalchemy import select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.dialect import (
+    COPY_FROM_ROWS,
+    copy_new_rows,
     dialect_of,
     lock_key,
     lock_keys,
@@ -133,24 +135,58 @@ async def insert_events(
         ["event_id"],
         [],
         _EVENT_COLUMNS,
-        [
-            (
-                c.event.event_id,
-                c.event.store_id,
-                c.event.type,
-                c.event.occurred_at,
-                now,
-                c.content_hash,
-                c.payload,
-            )
-            # Key order: two batches holding the same new ids never wait on each other
-            # crosswise in the unique index.
-            for c in sorted(candidates, key=lambda c: c.event.event_id)
-        ],
+        # Key order: two batches holding the same new ids never wait on each other
+        # crosswise in the unique index.
+        _event_rows(sorted(candidates, key=lambda c: c.event.event_id), now),
         mode="nothing",
         returning="event_id",
     )
     return set(rows.scalars())
+
+
+async def insert_new_events(
+    session: AsyncSession, candidates: Sequence[Candidate], now: datetime
+) -> tuple[set[str], dict[str, bytes]]:
+    """The bulk road's step 1: the ids inserted, and the stored hash of each id known before.
+
+    For a caller holding its stores' locks exclusively (a file import). On
+    PostgreSQL a bulk reads which ids are known first, then COPYs the others
+    straight into ``events`` (no staging table, no ``ON CONFLICT``); should an id
+    arrive meanwhile (another store's event with the same id), the COPY is
+    undone and the batch takes :func:`insert_events`. Same outcome either way.
+    """
+    if dialect_of(session) != "postgresql" or len(candidates) < COPY_FROM_ROWS:
+        return await _insert_then_read_known(session, candidates, now)
+    known = await stored_hashes(session, [c.event.event_id for c in candidates])
+    fresh = [c for c in candidates if c.event.event_id not in known]
+    if not fresh:
+        return set(), known
+    if await copy_new_rows(session, Event.__table__, _EVENT_COLUMNS, _event_rows(fresh, now)):
+        return {c.event.event_id for c in fresh}, known
+    return await _insert_then_read_known(session, candidates, now)
+
+
+async def _insert_then_read_known(
+    session: AsyncSession, candidates: Sequence[Candidate], now: datetime
+) -> tuple[set[str], dict[str, bytes]]:
+    inserted = await insert_events(session, candidates, now)
+    known = [c.event.event_id for c in candidates if c.event.event_id not in inserted]
+    return inserted, await stored_hashes(session, known)
+
+
+def _event_rows(candidates: Iterable[Candidate], now: datetime) -> list[tuple[Any, ...]]:
+    return [
+        (
+            c.event.event_id,
+            c.event.store_id,
+            c.event.type,
+            c.event.occurred_at,
+            now,
+            c.content_hash,
+            c.payload,
+        )
+        for c in candidates
+    ]
 
 
 async def stored_hashes(session: AsyncSession, event_ids: Sequence[str]) -> dict[str, bytes]:

@@ -40,8 +40,14 @@ _SKU_COUNTS = _BUCKET_COUNTS
 _BREAKDOWN_COUNTS = ("orders", "quality_refunds")
 
 
-async def apply_bucket_deltas(session: AsyncSession, deltas: BucketDeltas) -> None:
-    """One upsert per bucket table for all the deltas, in key order (no deadlocks)."""
+async def apply_bucket_deltas(
+    session: AsyncSession, deltas: BucketDeltas, *, ordered: bool = True
+) -> None:
+    """One upsert per bucket table for all the deltas, in key order (no deadlocks).
+
+    ``ordered=False`` skips the sort (over a second of a 200,000-event import)
+    for a caller holding its stores' locks exclusively: nobody else writes those rows.
+    """
     for table, keys, counts, rows in (
         (DailyFigures.__table__, ("store_id", "product_id", "day"), _BUCKET_COUNTS, deltas.figures),
         (
@@ -57,7 +63,8 @@ async def apply_bucket_deltas(session: AsyncSession, deltas: BucketDeltas) -> No
             deltas.breakdowns,
         ),
     ):
-        values = [(*key, *d) for key, d in sorted(rows.items()) if any(d)]
+        items = sorted(rows.items()) if ordered else rows.items()
+        values = [(*key, *d) for key, d in items if any(d)]
         if values:
             await upsert_rows(session, table, keys, counts, [*keys, *counts], values, mode="add")
 

@@ -229,25 +229,9 @@ class BucketDeltas:
         for sign, contrib in ((-1, old), (1, new)):
             _add_units(self, store_id, contrib, sign)
 
-    def merge(self, other: BucketDeltas) -> None:
-        """Add ``other`` to these (the deltas of several chunks, written once)."""
-        _merge(self.figures, other.figures)
-        _merge(self.skus, other.skus)
-        _merge(self.breakdowns, other.breakdowns)
-
     def touched_scopes(self) -> set[Scope]:
         """The store and product scopes whose figures move (the ones to re-evaluate)."""
         return {(s, scope) for (s, scope, _day), row in self.figures.items() if any(row)}
-
-
-def _merge(mine: dict[Any, list[int]], theirs: Mapping[Any, Sequence[int]]) -> None:
-    for key, row in theirs.items():
-        total = mine.get(key)
-        if total is None:
-            mine[key] = list(row)
-        else:
-            for index, value in enumerate(row):
-                total[index] += value
 
 
 def _add_units(deltas: BucketDeltas, store_id: str, c: Contribution, sign: int) -> None:

@@ -1,17 +1,18 @@
 """The import job: a file's rows down the ingest road, in large chunks, resumable.
 
 A reader thread streams the file (``app.imports.formats``), maps rows to
-events and validates them in chunks of :data:`CHUNK_EVENTS`, while the event
-loop takes each chunk down the road (:func:`app.ingest.road.ingest`). The
-thread mostly runs while the loop waits on the database, so reading and
-writing overlap. Memory stays flat: at most a few chunks are in flight.
+events and validates each as it is read, into chunks of :data:`TRANSACTION_EVENTS`
+events, while the event loop takes each chunk down the road
+(:func:`app.ingest.road.ingest`) in one transaction. Memory stays flat: one
+chunk exists at a time (:data:`IN_FLIGHT_CHUNKS`), whatever the file's size.
 
-Each transaction takes up to :data:`TRANSACTION_EVENTS` events: the road's
-steps 1–3 per chunk, with each store's lock held exclusively (no per-row
-locks), then one evaluation of every scope the transaction touched, and the
-import's own checkpoint (counts and the last committed row) — all committed
-together. A crash or Ctrl-C loses nothing committed; a rerun of the same file
-skips to the checkpoint (and anything it reads again is a duplicate anyway).
+Each transaction is one pass of the road's steps 1–3 over its chunk, with each
+store's lock held exclusively (no per-row locks; new events copied straight in;
+each order's state and bucket rows written once however many of its events the
+chunk holds), then one evaluation of every scope it touched, and the import's
+own checkpoint (counts and the last committed row) — all committed together. A
+crash or Ctrl-C loses nothing committed; a rerun of the same file skips to the
+checkpoint (and anything it reads again is a duplicate anyway).
 """
 
 from __future__ import annotations
@@ -38,8 +39,7 @@ from app.db.dialect import is_retryable, refresh_statistics_after_bulk
 from app.db.engine import Database
 from app.events import repository as events_repository
 from app.events.schemas import EventResult
-from app.events.validation import ValidatedBatch, duplicate_or_conflict, validate_batch
-from app.figures.rules import BucketDeltas
+from app.events.validation import BatchValidator, ValidatedBatch, duplicate_or_conflict
 from app.imports import repository
 from app.imports.formats import (
     ImportFormat,
@@ -56,11 +56,22 @@ from app.stores.rules import StoreContext, zone
 
 log = logging.getLogger("refundwatch.imports")
 
-CHUNK_EVENTS = 5000
-"""Events per pass down the road: large statements, a bounded lock and memory footprint."""
-
 TRANSACTION_EVENTS = 50_000
-"""Events per transaction: the scopes it touched are evaluated once, at its end."""
+"""Events per transaction, taken down the road in one pass: each order's state,
+contribution and bucket rows are written once per transaction however many of
+its events the chunk holds, and the scopes it touched are evaluated once, at its
+end. Larger is faster (fewer rewrites of the same orders and buckets) and holds
+more in memory (about 3 kB an event on the road, see docs/performance.md)."""
+
+SERVER_TRANSACTION_EVENTS = 10_000
+"""The same for an upload run inside the API process: a pass of the road holds the
+event loop for its Python steps, and the requests it serves wait meanwhile
+(a 50,000-event pass holds it for up to half a second at a time)."""
+
+IN_FLIGHT_CHUNKS = 1
+"""Chunks alive at once. The reader begins the next chunk once the last is
+committed: a second chunk read meanwhile bought no measurable speed (reading
+and the road share one interpreter lock) and cost 40 MB."""
 
 BULK_TABLES = ("orders", "refunds", "daily_figures", "daily_sku_figures", "daily_breakdowns")
 """Tables whose planner statistics a first import can leave stale (see dialect)."""
@@ -215,8 +226,11 @@ async def run_import(
     on_error: ErrorSink | None = None,
     on_progress: ProgressSink | None = None,
     on_deliveries: Callable[[], None] | None = None,
+    transaction_events: int | None = None,
 ) -> ImportSummary:
     """Import every row of ``reader``; returns the summary (also stored on ``record``).
+
+    ``transaction_events`` defaults to :data:`TRANSACTION_EVENTS`.
 
     On failure or cancellation the import is marked failed or interrupted (what
     was committed stays) and the exception propagates.
@@ -226,11 +240,21 @@ async def run_import(
         repository.restore_counts(summary, record)
         summary.resumed_from_row = skip_to_row
     max_future = timedelta(seconds=settings.max_future_skew_seconds)
-    chunks: queue.Queue[Any] = queue.Queue(maxsize=3)
+    chunks: queue.Queue[Any] = queue.Queue(maxsize=IN_FLIGHT_CHUNKS)
+    permits = threading.Semaphore(IN_FLIGHT_CHUNKS)
     stop = threading.Event()
     producer = threading.Thread(
         target=_produce,
-        args=(reader, chunks, stop, clock, max_future, skip_to_row),
+        args=(
+            reader,
+            chunks,
+            permits,
+            stop,
+            clock,
+            max_future,
+            skip_to_row,
+            transaction_events or TRANSACTION_EVENTS,
+        ),
         name="import-reader",
         daemon=True,
     )
@@ -243,30 +267,25 @@ async def run_import(
             on_error(error)
 
     try:
-        done = False
-        while not done:
-            group: list[_Chunk] = []
-            size = 0
-            while size < TRANSACTION_EVENTS:
-                item = await asyncio.to_thread(chunks.get)
-                if item is _END:
-                    done = True
-                    break
-                if isinstance(item, BaseException):
-                    raise item
-                group.append(item)
-                size += len(item.batch)
-            if not group:
-                continue
+        while True:
+            item = await asyncio.to_thread(chunks.get)
+            if item is _END:
+                break
+            if isinstance(item, BaseException):
+                raise item
+            chunk: _Chunk = item
+            del item
             if request.dry_run:
-                await _check(db, group, summary, report)
+                await _check(db, chunk, summary, report)
             else:
                 enqueued = await _commit(
-                    db, settings, clock, group, summary, record, report, kept_errors
+                    db, settings, clock, chunk, summary, record, report, kept_errors
                 )
                 if enqueued and on_deliveries is not None:
                     on_deliveries()
-            summary.progress = group[-1].progress
+            summary.progress = chunk.progress
+            del chunk  # nothing may keep a committed chunk: the reader builds the next now
+            permits.release()
             if on_progress is not None:
                 on_progress(summary)
         summary.status = "succeeded"
@@ -312,20 +331,34 @@ def _drain(chunks: queue.Queue[Any]) -> None:
 def _produce(
     reader: ImportReader,
     chunks: queue.Queue[Any],
+    permits: threading.Semaphore,
     stop: threading.Event,
     clock: Clock,
     max_future: timedelta,
     skip_to_row: int,
+    size: int,
 ) -> None:
-    """The reader thread: rows → events → validated chunks (a row never spans two)."""
+    """The reader thread: rows → events → validated chunks (a row never spans two).
+
+    A chunk is begun only with a permit, which the loop hands back once the
+    chunk is committed: at most :data:`IN_FLIGHT_CHUNKS` exist at a time.
+    """
     try:
-        for chunk in _chunks(reader, clock, max_future, skip_to_row):
+        pieces = _chunks(reader, clock, max_future, skip_to_row, size)
+        while True:
+            while not permits.acquire(timeout=0.5):
+                if stop.is_set():
+                    return
+            chunk = next(pieces, None)
+            if chunk is None:
+                break
             while not stop.is_set():
                 try:
                     chunks.put(chunk, timeout=0.5)
                     break
                 except queue.Full:
                     continue
+            del chunk  # the loop holds it now, and lets it go once committed
             if stop.is_set():
                 return
         chunks.put(_END)
@@ -336,9 +369,15 @@ def _produce(
 
 
 def _chunks(
-    reader: ImportReader, clock: Clock, max_future: timedelta, skip_to_row: int
+    reader: ImportReader, clock: Clock, max_future: timedelta, skip_to_row: int, size: int
 ) -> Iterator[_Chunk]:
-    pending: list[dict[str, Any]] = []
+    """Validated chunks of about ``size`` events, each event checked
+    as its row is read (no chunk holds its raw events and their validated form at once)."""
+
+    def begin() -> BatchValidator:
+        return BatchValidator(now=clock.now(), max_future=max_future)
+
+    validator = begin()
     rows_of_events: list[int] = []
     errors: list[RowError] = []
     skipped: Counter[str] = Counter()
@@ -347,9 +386,15 @@ def _chunks(
     last_row = skip_to_row
 
     def chunk() -> _Chunk:
-        batch = validate_batch(pending, now=clock.now(), max_future=max_future)
         return _Chunk(
-            batch, rows_of_events, errors, skipped, unmapped, rows_read, last_row, reader.progress()
+            validator.batch,
+            rows_of_events,
+            errors,
+            skipped,
+            unmapped,
+            rows_read,
+            last_row,
+            reader.progress(),
         )
 
     for result in reader:
@@ -363,11 +408,12 @@ def _chunks(
             unmapped[result.unmapped_reason] += 1
         errors.extend(result.errors)
         for event in result.events:
-            pending.append(event)
+            validator.add(event)
             rows_of_events.append(result.row)
-        if len(pending) >= CHUNK_EVENTS:
+        del result
+        if len(validator) >= size:
             yield chunk()
-            pending, rows_of_events, errors = [], [], []
+            validator, rows_of_events, errors = begin(), [], []
             skipped, unmapped, rows_read = Counter(), Counter(), 0
     yield chunk()
 
@@ -403,13 +449,13 @@ async def _commit(
     db: Database,
     settings: Settings,
     clock: Clock,
-    group: list[_Chunk],
+    chunk: _Chunk,
     summary: ImportSummary,
     record: Import | None,
     report: ErrorSink,
     kept_errors: list[int],
 ) -> int:
-    """One transaction: each chunk down the road, one evaluation, the checkpoint.
+    """One transaction: the chunk down the road in one pass, one evaluation, the checkpoint.
 
     Rerun whole if PostgreSQL broke a deadlock with it (two imports of the same
     stores); the summary counts only what committed.
@@ -419,33 +465,26 @@ async def _commit(
         started = time.perf_counter()
         try:
             now = clock.now()
-            refused: list[RowError] = []
             async with db.transaction() as session:
-                contexts: dict[str, StoreContext] = {}
-                touched: set[tuple[str, str]] = set()
-                deltas = BucketDeltas()
-                for chunk in group:
-                    outcome = await road.ingest(
-                        session,
-                        chunk.batch,
-                        now=now,
-                        default_timezone=settings.default_timezone,
-                        evaluate=False,
-                        lock_whole_stores=True,
-                        pending_deltas=deltas,
-                    )
-                    contexts.update(outcome.contexts)
-                    touched |= outcome.touched_scopes
-                    refused.extend(_tally(chunk, outcome.answer.results, summary))
-                await road.apply_deltas(session, deltas)
+                outcome = await road.ingest(
+                    session,
+                    chunk.batch,
+                    now=now,
+                    default_timezone=settings.default_timezone,
+                    evaluate=False,
+                    lock_whole_stores=True,
+                )
+                refused = _tally(chunk, outcome.answer.results, summary)
                 written = summary.events_accepted - before["events_accepted"]
                 await refresh_statistics_after_bulk(session, BULK_TABLES, written)
-                reevaluated = await road.reevaluate(session, contexts, touched, now=now)
-                summary.rows_committed = group[-1].last_row
+                reevaluated = await road.reevaluate(
+                    session, outcome.contexts, outcome.touched_scopes, now=now
+                )
+                summary.rows_committed = chunk.last_row
                 if record is not None:
                     room = max(0, MAX_KEPT_ERRORS - kept_errors[0])
                     await repository.keep_errors(session, record.id, refused[:room])
-                    await repository.checkpoint(session, record, summary, group[-1].progress, now)
+                    await repository.checkpoint(session, record, summary, chunk.progress, now)
         except DBAPIError as exc:
             _restore(summary, before)
             if attempt == 3 or not is_retryable(exc):
@@ -484,33 +523,30 @@ def _restore(summary: ImportSummary, snapshot: dict[str, Any] | None) -> None:
             setattr(summary, name, value)
 
 
-async def _check(
-    db: Database, group: list[_Chunk], summary: ImportSummary, report: ErrorSink
-) -> None:
+async def _check(db: Database, chunk: _Chunk, summary: ImportSummary, report: ErrorSink) -> None:
     """A dry run: what each event would be (new, duplicate, refused), storing nothing."""
     async with db.read() as session:
-        for chunk in group:
-            batch = chunk.batch
-            known = await events_repository.stored_hashes(
-                session, [c.event.event_id for c in batch.candidates]
-            )
-            results: list[Any] = list(batch.results)
-            meaning = dict(known)
-            for c in batch.candidates:
-                if c.event.event_id in known:
-                    results[c.index] = duplicate_or_conflict(
-                        c.event.event_id, known[c.event.event_id] == c.content_hash
-                    )
-                else:
-                    results[c.index] = EventResult(event_id=c.event.event_id, status="accepted")
-                    meaning[c.event.event_id] = c.content_hash
-            for r in batch.repeats:
-                results[r.index] = duplicate_or_conflict(
-                    r.event.event_id, meaning.get(r.event.event_id) == r.content_hash
+        batch = chunk.batch
+        known = await events_repository.stored_hashes(
+            session, [c.event.event_id for c in batch.candidates]
+        )
+        results: list[Any] = list(batch.results)
+        meaning = dict(known)
+        for c in batch.candidates:
+            if c.event.event_id in known:
+                results[c.index] = duplicate_or_conflict(
+                    c.event.event_id, known[c.event.event_id] == c.content_hash
                 )
-            for error in _tally(chunk, results, summary):
-                report(error)
-            summary.rows_committed = chunk.last_row
+            else:
+                results[c.index] = EventResult(event_id=c.event.event_id, status="accepted")
+                meaning[c.event.event_id] = c.content_hash
+        for r in batch.repeats:
+            results[r.index] = duplicate_or_conflict(
+                r.event.event_id, meaning.get(r.event.event_id) == r.content_hash
+            )
+        for error in _tally(chunk, results, summary):
+            report(error)
+        summary.rows_committed = chunk.last_row
 
 
 async def _finish(
@@ -573,6 +609,7 @@ class ImportRunner:
                 record,
                 skip_to_row=skip_to_row,
                 on_deliveries=self._on_deliveries,
+                transaction_events=SERVER_TRANSACTION_EVENTS,
             )
         except asyncio.CancelledError:
             raise  # shutdown: the import is marked interrupted; its file stays for a rerun

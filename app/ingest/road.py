@@ -40,7 +40,7 @@ from app.events.service import fold_events, save_folded
 from app.events.validation import ValidatedBatch, duplicate_or_conflict
 from app.figures import repository as figures
 from app.figures.rebuild import rebuild_store_figures
-from app.figures.rules import BucketDeltas, Scope, bucket_deltas, contributions
+from app.figures.rules import Scope, bucket_deltas, contributions
 from app.ops.metrics import count_alerts_on_commit
 from app.stores.repository import ensure_stores
 from app.stores.rules import StoreContext
@@ -80,7 +80,6 @@ async def ingest(
     default_timezone: str,
     evaluate: bool = True,
     lock_whole_stores: bool = False,
-    pending_deltas: BucketDeltas | None = None,
 ) -> IngestOutcome:
     """Take a validated batch down the whole road, in the caller's transaction.
 
@@ -90,9 +89,9 @@ async def ingest(
     ``lock_whole_stores`` takes each store's lock exclusively instead of one lock
     per refund and order: what a bulk of thousands of events needs (the lock
     table holds a few thousand locks in all), and ingest of those stores waits.
-    With ``pending_deltas`` (and ``evaluate=False``), bucket deltas are added up
-    there instead of written: a bulk of chunks then writes each bucket row once
-    (:func:`apply_deltas`), before its evaluation.
+    Holding them, the bulk also takes shorter roads to the same rows: new events
+    are copied straight in (:func:`app.events.repository.insert_new_events`) and
+    bucket rows are written unsorted (nobody else writes them meanwhile).
     """
     results: list[EventResult | None] = list(batch.results)  # a batch may run again
     outcome = IngestOutcome(answer=IngestAnswer.of([]))
@@ -107,10 +106,15 @@ async def ingest(
             await events.lock_batch(session, store_ids, refund_keys, order_keys)
 
         # 1. store raw: new ids are accepted; known ids are resends or conflicts.
-        inserted = await events.insert_events(session, candidates, now)
+        if lock_whole_stores:
+            inserted, meaning = await events.insert_new_events(session, candidates, now)
+        else:
+            inserted = await events.insert_events(session, candidates, now)
+            meaning = await events.stored_hashes(
+                session, [c.event.event_id for c in candidates if c.event.event_id not in inserted]
+            )
         fresh = [c for c in candidates if c.event.event_id in inserted]
         known = [c for c in candidates if c.event.event_id not in inserted]
-        meaning = await events.stored_hashes(session, [c.event.event_id for c in known])
         for c in known:
             results[c.index] = duplicate_or_conflict(
                 c.event.event_id, meaning.get(c.event.event_id) == c.content_hash
@@ -151,11 +155,8 @@ async def ingest(
             )
             deltas = bucket_deltas(folded.contributed, new)
             await save_folded(session, folded, new)
-            if pending_deltas is None:
-                await figures.apply_bucket_deltas(session, deltas)
-            else:
-                pending_deltas.merge(deltas)
             outcome.touched_scopes = deltas.touched_scopes()
+            await figures.apply_bucket_deltas(session, deltas, ordered=not lock_whole_stores)
 
     final = [r for r in results if r is not None]
     assert len(final) == len(batch)
@@ -166,11 +167,6 @@ async def ingest(
             session, outcome.contexts, outcome.touched_scopes, now=now
         )
     return outcome
-
-
-async def apply_deltas(session: AsyncSession, deltas: BucketDeltas) -> None:
-    """Write bucket deltas added up by :func:`ingest` with ``pending_deltas``."""
-    await figures.apply_bucket_deltas(session, deltas)
 
 
 async def reevaluate(

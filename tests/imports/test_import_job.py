@@ -232,7 +232,6 @@ async def test_an_interrupted_import_resumes_and_loses_nothing(
     events = [paid(f"o{i}", product=f"p{i % 7}", event_id=f"e{i}") for i in range(1200)]
     path = tmp_path / "events.jsonl"
     path.write_bytes(b"\n".join(orjson.dumps(e) for e in events) + b"\n")
-    monkeypatch.setattr(service, "CHUNK_EVENTS", 100)
     monkeypatch.setattr(service, "TRANSACTION_EVENTS", 300)
     db = app.state.db
     request = ImportRequest(path=path, filename=path.name)
