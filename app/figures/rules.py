@@ -236,8 +236,10 @@ class BucketDeltas:
 
 def _add_units(deltas: BucketDeltas, store_id: str, c: Contribution, sign: int) -> None:
     """Add ``sign`` × one order's units to the deltas (the hot loop of every ingest)."""
-    figures, skus, breakdowns = deltas.figures, deltas.skus, deltas.breakdowns
     paid, applied, quality = c.paid_day, c.applied_day, c.quality_day
+    if paid is None and applied is None and quality is None:
+        return  # counts on no day (a new order's "before"): nothing to add
+    figures, skus, breakdowns = deltas.figures, deltas.skus, deltas.breakdowns
     pending = quality if c.pending else None
     days = ((0, paid), (1, applied), (2, quality), (3, pending))
     # courier and ship_hours split the window's orders and their quality refunds;

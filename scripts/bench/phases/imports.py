@@ -336,5 +336,5 @@ class PddExportImport(Phase):
         bench.result["import_pdd"] = out
         log(
             f"PDD export import: {out['rows_per_s']:,} rows/s, {out['ev_per_s']:,} ev/s, "
-            f"peak RSS {run.peak_rss_mib:.0f} MiB (VmHWM {run.vmhwm_mib:.0f})"
+            f"peak RSS {run.peak_rss_mib:.0f} MiB (VmHWM)"
         )
