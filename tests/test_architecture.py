@@ -53,8 +53,11 @@ def _package_of(path: Path) -> str | None:
 
 
 def _dependencies() -> list[str]:
+    """The install's dependencies, and the ``postgres`` extra's (the driver, imported
+    only on PostgreSQL's paths: an SQLite install runs without it)."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    return [_dist_name(spec) for spec in project["dependencies"]]
+    specs = [*project["dependencies"], *project["optional-dependencies"]["postgres"]]
+    return [_dist_name(spec) for spec in specs]
 
 
 def _dist_name(spec: str) -> str:

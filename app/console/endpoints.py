@@ -7,9 +7,7 @@ redirect back to the page with a notice (post/redirect/get, so a reload repeats 
 
 from __future__ import annotations
 
-import hashlib
 import re
-import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -19,7 +17,6 @@ from fastapi import APIRouter, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
-from starlette.datastructures import UploadFile
 
 from app.alerts import service as alerts_service
 from app.api.deps import ClockDep, DatabaseDep, ReadSessionDep, SettingsDep
@@ -49,10 +46,10 @@ from app.console.sessions import (
     session_cookie,
     tokens_match,
 )
-from app.errors import PayloadTooLarge
 from app.imports.formats import FormatError
 from app.imports.reading import ReadError
 from app.imports.service import ImportRequest, ImportRunner, prepare, start
+from app.imports.uploads import save_upload, upload_suffix
 from app.policies.tiers import TIER_LABELS_EN
 from app.stores.rules import zone
 from app.stores.service import require_store
@@ -65,10 +62,8 @@ ALERT_TYPES = ("alert.breached", "alert.approaching", "alert.resolved", "alert.r
 SILENCE_HOURS = (1, 4, 24, 72, 168)
 RECOVER_PERIODS = {"1d": timedelta(days=1), "7d": timedelta(days=7), "30d": timedelta(days=30)}
 IMPORT_FORMATS = ("pdd-orders", "pdd-aftersales", "events-jsonl", "events-csv")
-IMPORT_SUFFIXES = (".csv", ".tsv", ".txt", ".jsonl", ".json", ".xlsx")
 STORE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 DELIVERY_STATUSES = ("pending", "delivering", "delivered", "failed", "cancelled")
-UPLOAD_CHUNK = 1 << 20
 
 NOTICES = {
     "silenced": "notice.silenced",
@@ -563,31 +558,6 @@ async def recover(
     return _back(request, signed.text("back"), "/webhooks", notice="recovered", n=requeued)
 
 
-async def _save_upload(upload: UploadFile, settings: Settings) -> tuple[Path, str]:
-    """Stream the upload into the import folder, hashing it; refuse it over the size limit."""
-    suffix = Path(upload.filename or "").suffix.lower()
-    folder = settings.import_dir
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{uuid.uuid4().hex}{suffix if suffix in IMPORT_SUFFIXES else ''}"
-    digest = hashlib.sha256()
-    size = 0
-    try:
-        with path.open("wb") as out:
-            while block := await upload.read(UPLOAD_CHUNK):
-                size += len(block)
-                if size > settings.max_import_bytes:
-                    raise PayloadTooLarge(
-                        f"the file is over the limit of {settings.max_import_bytes} bytes",
-                        code="file_too_large",
-                    )
-                digest.update(block)
-                out.write(block)
-    except BaseException:
-        path.unlink(missing_ok=True)
-        raise
-    return path, digest.hexdigest()
-
-
 @router.post("/imports")
 async def upload_import(
     request: Request,
@@ -620,7 +590,7 @@ async def upload_import(
             form_store=store_id or "",
             status_code=422,
         )
-    path, digest = await _save_upload(upload, settings)
+    path, digest = await save_upload(upload, settings, upload_suffix(upload.filename))
     job = ImportRequest(
         path=path,
         filename=Path(upload.filename or "upload").name,

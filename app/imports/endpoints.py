@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import uuid
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -15,14 +13,14 @@ from app.api.pagination import CursorQuery, LimitQuery, Page, keyset, next_page
 from app.api.params import MAX_INT, STORE_ID, StoreIdQuery
 from app.api.problems import answers
 from app.auth.deps import IngestKey, IngestOrReadKey
-from app.config import Settings
-from app.errors import NotFound, PayloadTooLarge, field_error
+from app.errors import NotFound, field_error
 from app.imports import repository
 from app.imports.formats import FormatError, ReasonMapError, load_reason_map
 from app.imports.models import Import, ImportRowError
 from app.imports.reading import ReadError
 from app.imports.schemas import IMPORT_EXAMPLE, ROW_ERROR_EXAMPLE, ImportOut, RowErrorOut
 from app.imports.service import ImportRequest, ImportRunner, prepare, start, status_of
+from app.imports.uploads import save_upload, upload_suffix
 
 router = APIRouter(prefix="/v1/imports", tags=["imports"])
 
@@ -31,31 +29,6 @@ ImportIdPath = Annotated[
 ]
 FormatField = Literal["events-jsonl", "events-csv", "pdd-orders", "pdd-aftersales"]
 ERRORS_SHOWN = 100
-CHUNK = 1 << 20
-
-
-async def _save_upload(upload: UploadFile, settings: Settings, suffix: str) -> tuple[Path, str]:
-    """Stream the upload into the import folder, hashing it; refuse it over the limit."""
-    folder = settings.import_dir
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{uuid.uuid4().hex}{suffix}"
-    digest = hashlib.sha256()
-    size = 0
-    try:
-        with path.open("wb") as out:
-            while block := await upload.read(CHUNK):
-                size += len(block)
-                if size > settings.max_import_bytes:
-                    raise PayloadTooLarge(
-                        f"the file is over the limit of {settings.max_import_bytes} bytes",
-                        code="file_too_large",
-                    )
-                digest.update(block)
-                out.write(block)
-    except BaseException:
-        path.unlink(missing_ok=True)
-        raise
-    return path, digest.hexdigest()
 
 
 def _filename(name: str | None) -> str:
@@ -68,11 +41,6 @@ def _filename(name: str | None) -> str:
         return base
     suffix = Path(base).suffix[:20]
     return base[: 300 - len(suffix)] + suffix
-
-
-def _suffix(name: str | None) -> str:
-    suffix = Path(name or "").suffix.lower()
-    return suffix if suffix in (".csv", ".tsv", ".txt", ".jsonl", ".json", ".xlsx") else ""
 
 
 @router.post(
@@ -129,11 +97,11 @@ async def create_import(
         UploadFile | None, File(description="CSV label,reason: 退款原因 labels → reason codes")
     ] = None,
 ) -> ImportOut:
-    path, digest = await _save_upload(file, settings, _suffix(file.filename))
+    path, digest = await save_upload(file, settings, upload_suffix(file.filename))
     try:
         aliases: dict[str, str] = {}
         if reason_map is not None:
-            map_path, _ = await _save_upload(reason_map, settings, ".csv")
+            map_path, _ = await save_upload(reason_map, settings, ".csv")
             try:
                 aliases = load_reason_map(map_path)
             except (ReasonMapError, ReadError) as exc:
