@@ -22,6 +22,9 @@ class Connection(Base):
     # Fernet tokens (app.connectors.secrets): never returned, never logged.
     client_secret_encrypted: Mapped[str] = mapped_column(Text)
     access_token_encrypted: Mapped[str] = mapped_column(Text)
+    # The store's refresh_token, if given: renews an expired access_token (10019).
+    refresh_token_encrypted: Mapped[str | None] = mapped_column(Text)
+    token_refreshed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # backfilling → live; failing (the platform refused the credentials); disabled (paused).
     status: Mapped[str] = mapped_column(String(16))
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)

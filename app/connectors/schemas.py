@@ -41,6 +41,12 @@ class ConnectionIn(BaseModel):
     ]
     client_secret: NoNulText = Field(description="The app's secret: stored encrypted, never shown")
     access_token: NoNulText = Field(description="The store's token: stored encrypted, never shown")
+    refresh_token: NoNulText | None = Field(
+        default=None,
+        description="The store's refresh_token, if the app has one: an expired access_token "
+        "is then renewed (pdd.pop.auth.token.refresh) instead of failing. Stored encrypted, "
+        "never shown",
+    )
     sync_from: Instant | None = Field(
         default=None,
         description="Backfill from here (default: the policy's window + 15 days ago)",
@@ -61,6 +67,7 @@ class ConnectionPatch(BaseModel):
     ) = None
     client_secret: NoNulText | None = None
     access_token: NoNulText | None = None
+    refresh_token: NoNulText | None = None
 
 
 class ConnectionError(BaseModel):
@@ -92,6 +99,12 @@ class ConnectionOut(BaseModel):
     last_sync_at: datetime | None
     counts: ConnectionCounts
     last_error: ConnectionError | None
+    has_refresh_token: bool = Field(
+        description="Whether an expired access_token is renewed with a stored refresh_token"
+    )
+    token_refreshed_at: datetime | None = Field(
+        description="When the access_token was last renewed by refresh_token"
+    )
     created_at: datetime
     updated_at: datetime
 
@@ -126,6 +139,8 @@ class ConnectionOut(BaseModel):
             )
             if record.last_error_code and record.last_error_at
             else None,
+            has_refresh_token=record.refresh_token_encrypted is not None,
+            token_refreshed_at=record.token_refreshed_at,
             created_at=record.created_at,
             updated_at=record.updated_at,
         )
@@ -152,6 +167,8 @@ CONNECTION_EXAMPLE: dict[str, object] = {
         "windows": 2736,
     },
     "last_error": None,
+    "has_refresh_token": True,
+    "token_refreshed_at": None,
     "created_at": "2026-11-20T02:00:00Z",
     "updated_at": "2026-11-26T04:00:00Z",
 }

@@ -68,6 +68,7 @@ async def create_connection(
         client_id=body.client_id,
         client_secret_encrypted=box.encrypt(body.client_secret),
         access_token_encrypted=box.encrypt(body.access_token),
+        refresh_token_encrypted=box.encrypt(body.refresh_token) if body.refresh_token else None,
         status="backfilling",
         enabled=True,
         sync_from=sync_from.replace(microsecond=0),
@@ -97,7 +98,8 @@ async def patch_connection(
     """Pause (``enabled: false``), resume, or re-authorise: new credentials clear a failure."""
     record = await require_connection(session, connection_id, lock=True)
     new_credentials = any(
-        fields.get(k) is not None for k in ("client_id", "client_secret", "access_token")
+        fields.get(k) is not None
+        for k in ("client_id", "client_secret", "access_token", "refresh_token")
     )
     if new_credentials:
         box = secret_box(settings)
@@ -107,6 +109,8 @@ async def patch_connection(
             record.client_secret_encrypted = box.encrypt(fields["client_secret"])
         if fields.get("access_token") is not None:
             record.access_token_encrypted = box.encrypt(fields["access_token"])
+        if fields.get("refresh_token") is not None:
+            record.refresh_token_encrypted = box.encrypt(fields["refresh_token"])
     enabled = fields.get("enabled")
     if enabled is not None:
         record.enabled = enabled

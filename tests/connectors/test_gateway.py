@@ -656,3 +656,69 @@ def test_backoff_grows_with_jitter_and_stops_at_the_cap() -> None:
     assert backoff_delay(3, rng=random.Random(5)) == backoff_delay(3, rng=random.Random(5))
     with pytest.raises(ValueError):
         backoff_delay(0)
+
+
+REFRESH = "refresh-token-7a0c33e1"
+
+
+def refresh_gateway(
+    http: httpx.AsyncClient, url: str, clock: FrozenClock, sleeps: Sleeps
+) -> PddGateway:
+    return PddGateway(
+        http,
+        PddCredentials(CLIENT_ID, SECRET, TOKEN, refresh_token=REFRESH),
+        clock=clock,
+        url=url,
+        sleep=sleeps,
+        rng=random.Random(7),
+    )
+
+
+async def test_a_token_refresh_trades_the_refresh_token_for_a_new_pair_and_uses_it(
+    fake: FakePddGateway, http: httpx.AsyncClient, our_clock: FrozenClock, sleeps: Sleeps
+) -> None:
+    shop = store(fake)
+    shop.give_refresh_token(REFRESH)
+    shop.expire_token()
+    gateway = refresh_gateway(http, fake.url, our_clock, sleeps)
+    with pytest.raises(PddAuthError) as expired:
+        await gateway.read_orders(WINDOW)
+    assert expired.value.error_code == 10019 and gateway.can_refresh
+    grant = await gateway.refresh_access_token()
+    assert grant.access_token == shop.access_token != TOKEN
+    assert TOKEN not in fake.stores  # the expired token is retired
+    assert grant.refresh_token == shop.refresh_token != REFRESH
+    assert grant.expires_at is not None and grant.expires_at > NOW
+    assert TOKEN not in repr(grant) and grant.access_token not in repr(grant)
+    for i in range(3):
+        shop.add_order(f"261126-70000{i}", confirm_time=WINDOW.start + timedelta(seconds=1 + i))
+    assert len((await gateway.read_orders(WINDOW)).records) == 3  # on the new token
+    # The old refresh token is spent: a second trade of it is refused.
+    stale = refresh_gateway(http, fake.url, our_clock, sleeps)
+    with pytest.raises(PddAuthError) as refused:
+        await stale.refresh_access_token()
+    assert refused.value.error_code == 10019 and REFRESH not in str(refused.value)
+
+
+async def test_a_refresh_answer_without_a_token_is_malformed_and_keeps_the_old_pair(
+    http: httpx.AsyncClient, our_clock: FrozenClock, sleeps: Sleeps
+) -> None:
+    bodies = iter(
+        [
+            b'{"pop_auth_token_refresh_response": {"expires_in": 86400}}',
+            b'{"unexpected": {}}',
+        ]
+    )
+    transport = httpx.MockTransport(lambda _request: httpx.Response(200, content=next(bodies)))
+    async with httpx.AsyncClient(transport=transport) as client:
+        gateway = refresh_gateway(client, "http://pdd.test/api/router", our_clock, sleeps)
+        for _ in range(2):
+            with pytest.raises(PddMalformedAnswer):
+                await gateway.refresh_access_token()
+    assert gateway.can_refresh
+
+
+def test_credentials_hide_the_refresh_token_in_reprs_and_scrubbed_text() -> None:
+    credentials = PddCredentials(CLIENT_ID, SECRET, TOKEN, refresh_token=REFRESH)
+    assert REFRESH not in repr(credentials) and REFRESH not in str(credentials)
+    assert credentials.scrub(f"refresh_token={REFRESH}&x=1") == "refresh_token=***&x=1"

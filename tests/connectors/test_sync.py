@@ -456,3 +456,84 @@ async def test_the_sync_counts_what_each_window_committed_and_its_lag_shows(
     assert value(after, count, door="connector") - value(before, count, door="connector") >= 1
     lag = value(after, "refundwatch_connection_lag_seconds", store_id="s1")
     assert 0 < lag == pytest.approx(got["lag_seconds"], abs=1)
+
+
+REFRESH = "store-refresh-token-0123456789"
+
+
+async def test_an_expired_token_is_renewed_with_the_refresh_token_and_the_sync_goes_on(
+    api: httpx.AsyncClient,
+    fake: FakePddGateway,
+    syncer: Syncer,
+    clock: FrozenClock,
+    connector_app: FastAPI,
+) -> None:
+    store = fake.add_store(TOKEN, client_id="app-1")
+    store.give_refresh_token(REFRESH)
+    expected = _world(store)
+    created = await _connect(api, refresh_token=REFRESH)
+    assert created["has_refresh_token"] is True and created["token_refreshed_at"] is None
+    assert REFRESH not in str(created)
+    await syncer.run_once()  # the first round of the backfill, on the first token
+    store.expire_token()  # mid-backfill, the platform says 10019
+    await _sync(syncer)
+
+    got = (await api.get(f"/v1/connections/{created['id']}")).json()
+    assert got["status"] == "live", got["last_error"]
+    assert got["last_error"] is None
+    assert got["token_refreshed_at"] is not None
+    assert got["counts"]["events_accepted"] == len(expected)
+    await _figures_match(api, expected)
+    assert store.refreshes == 1
+    refresh_calls = [c for c in fake.calls if c.api == "pdd.pop.auth.token.refresh"]
+    assert len(refresh_calls) == 1 and refresh_calls[0].signature_ok
+    assert "access_token" not in refresh_calls[0].params  # the expired one is not sent
+    assert refresh_calls[0].params["refresh_token"] == REFRESH
+    # After the renewal every call carries the new token; the old pair is gone.
+    later = fake.calls[fake.calls.index(refresh_calls[0]) + 1 :]
+    assert later and {c.params["access_token"] for c in later} == {store.access_token}
+    assert store.access_token != TOKEN and store.refresh_token != REFRESH
+    # The new pair is stored encrypted and shown nowhere.
+    texts = [(await api.get("/v1/connections")).text, str(got)]
+    assert not any(
+        secret in t for t in texts for secret in (store.access_token, store.refresh_token)
+    )
+    async with connector_app.state.db.read() as session:
+        row = (await session.execute(text("SELECT * FROM connections"))).mappings().one()
+    stored = str(dict(row))
+    assert all(s not in stored for s in (REFRESH, store.access_token, store.refresh_token or "?"))
+
+    # It expires again a day later: renewed again, with the refresh token the platform gave.
+    clock.advance(timedelta(days=1))
+    store.expire_token()
+    await _sync(syncer)
+    assert store.refreshes == 2
+    assert (await api.get(f"/v1/connections/{created['id']}")).json()["status"] == "live"
+
+
+async def test_a_refused_refresh_token_fails_the_connection_in_the_platforms_words(
+    api: httpx.AsyncClient, fake: FakePddGateway, syncer: Syncer
+) -> None:
+    store = fake.add_store(TOKEN, client_id="app-1")
+    store.give_refresh_token(REFRESH)
+    _world(store)
+    created = await _connect(api, refresh_token="a-refresh-token-the-platform-never-gave")
+    store.expire_token()
+    await _sync(syncer)
+    got = (await api.get(f"/v1/connections/{created['id']}")).json()
+    assert got["status"] == "failing"
+    assert got["last_error"]["code"] == "10019"
+    assert "refresh_token" in got["last_error"]["message"]  # the refresh call's refusal
+    assert "never-gave" not in str(got)
+    assert store.refreshes == 0
+    # Without a refresh token, an expired token fails as it always did.
+    other = fake.add_store(f"{TOKEN}-s2", client_id="app-1")
+    other.expire_token()
+    plain = await _connect(api, "s2")
+    assert plain["has_refresh_token"] is False
+    await _sync(syncer)
+    failing = (await api.get(f"/v1/connections/{plain['id']}")).json()
+    assert failing["status"] == "failing" and failing["last_error"]["code"] == "10019"
+    assert not any(
+        c.api == "pdd.pop.auth.token.refresh" and c.store == other.mall_id for c in fake.calls
+    )

@@ -62,6 +62,8 @@ from app.connectors.pdd.signing import sign
 
 ORDER_API = "pdd.order.number.list.increment.get"
 REFUND_API = "pdd.refund.list.increment.get"
+TOKEN_REFRESH_API = "pdd.pop.auth.token.refresh"
+TOKEN_REFRESH_RESPONSE = "pop_auth_token_refresh_response"
 
 READ_TIMEOUT = 5.0  # a request must arrive whole within this
 IDLE_TIMEOUT = 30.0  # a kept-alive connection with nothing to say is closed after this
@@ -152,12 +154,21 @@ class FakeStore:
         self.client_id = client_id
         self.mall_id = mall_id
         self.token_expires_at: datetime | None = None
+        self.refresh_token: str | None = None
+        self.refreshes = 0
         self.orders = _Index()
         self.refunds = _Index()
 
     def expire_token(self) -> None:
         """The token is expired from now on (10019)."""
         self.token_expires_at = self._gateway.clock.now()
+
+    def give_refresh_token(self, refresh_token: str) -> None:
+        """The store's refresh token: ``pdd.pop.auth.token.refresh`` trades it for a new pair."""
+        if self.refresh_token is not None:
+            self._gateway.refresh_tokens.pop(self.refresh_token, None)
+        self.refresh_token = refresh_token
+        self._gateway.refresh_tokens[refresh_token] = self
 
     # -- orders
 
@@ -346,6 +357,7 @@ class FakePddGateway:
         self.timestamp_tolerance = timestamp_tolerance
         self.apps: dict[str, str] = {}
         self.stores: dict[str, FakeStore] = {}
+        self.refresh_tokens: dict[str, FakeStore] = {}
         self.calls: list[FakeCall] = []
         self.on_call: Callable[[FakeCall], None] | None = None
         self._throttle_next: deque[int] = deque()
@@ -401,10 +413,14 @@ class FakePddGateway:
             if self._malform_next:
                 call.outcome = "malformed"
                 return self._malformed(self._malform_next.popleft(), call, request_id)
-            store, api, params = self._check(form, call)
-            if self.on_call is not None:
-                self.on_call(call)
-            body = self._query(store, api, params, call, request_id)
+            self._check_signed(form, call)
+            if form["type"] == TOKEN_REFRESH_API:
+                body = self._refresh(form, call, request_id)
+            else:
+                store, api, params = self._check(form, call)
+                if self.on_call is not None:
+                    self.on_call(call)
+                body = self._query(store, api, params, call, request_id)
         except _Refusal as refusal:
             if call.outcome == "ok":
                 call.outcome = "error"
@@ -458,7 +474,40 @@ class FakePddGateway:
             )
         return 200, orjson.dumps({"error_response": {"error_msg": "?", "request_id": request_id}})
 
-    def _check(self, form: dict[str, str], call: FakeCall) -> tuple[FakeStore, str, dict[str, int]]:
+    def _refresh(self, form: dict[str, str], call: FakeCall, request_id: str) -> bytes:
+        """``pdd.pop.auth.token.refresh``: the old access and refresh tokens stop working."""
+        store = self.refresh_tokens.get(form.get("refresh_token", ""))
+        if store is None or store.client_id != form["client_id"]:
+            raise _Refusal(
+                10019, "refresh_token已过期", "refresh_token 不存在或已失效，请商家重新授权"
+            )
+        store.refreshes += 1
+        call.store = store.mall_id
+        old_access, old_refresh = store.access_token, store.refresh_token
+        store.access_token = f"{old_access.split('~')[0]}~{store.refreshes}"
+        self.stores.pop(old_access, None)
+        self.stores[store.access_token] = store
+        store.token_expires_at = None
+        store.give_refresh_token(f"{(old_refresh or 'r').split('~')[0]}~{store.refreshes}")
+        expires_at = _epoch(self.clock.now()) + 86_400
+        return orjson.dumps(
+            {
+                TOKEN_REFRESH_RESPONSE: {
+                    "access_token": store.access_token,
+                    "expires_at": expires_at,
+                    "expires_in": 86_400,
+                    "refresh_token": store.refresh_token,
+                    "refresh_token_expires_at": expires_at + 30 * 86_400,
+                    "owner_id": store.mall_id,
+                    "owner_name": store.mall_id,
+                    "scope": [ORDER_API, REFUND_API],
+                    "request_id": request_id,
+                }
+            }
+        )
+
+    def _check_signed(self, form: dict[str, str], call: FakeCall) -> None:
+        """The checks of every call: parameters, the app, the signature, the clock."""
         for name in ("type", "client_id", "timestamp", "sign"):
             if not form.get(name):
                 raise _bad_param(f"缺少必选参数: {name}")
@@ -479,6 +528,8 @@ class FakePddGateway:
         skew = abs(timestamp - self.clock.now().timestamp())
         if skew > self.timestamp_tolerance.total_seconds():
             raise _bad_param(f"timestamp 与平台时间相差 {int(skew)} 秒")
+
+    def _check(self, form: dict[str, str], call: FakeCall) -> tuple[FakeStore, str, dict[str, int]]:
         store = self.stores.get(form.get("access_token", ""))
         if store is None or store.client_id != form["client_id"]:
             raise _Refusal(10019, "access_token已过期", "access_token 不存在或不属于该应用")

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
-from typing import Any, Final, NamedTuple
+from typing import Any, Final, NamedTuple, TypeVar
 
 import httpx
 
@@ -75,6 +75,9 @@ DEFAULT_GATEWAY_URL: Final = "https://gw-api.pinduoduo.com/api/router"
 
 ORDER_INCREMENT_API: Final = "pdd.order.number.list.increment.get"
 REFUND_INCREMENT_API: Final = "pdd.refund.list.increment.get"
+TOKEN_REFRESH_API: Final = "pdd.pop.auth.token.refresh"
+TOKEN_REFRESH_RESPONSE: Final = "pop_auth_token_refresh_response"
+EXPIRED_TOKEN_CODE: Final = 10019
 
 _SHAPES: Final[Mapping[str, tuple[str, str, str]]] = {
     # api: (response key, list key, the key that identifies a record)
@@ -96,6 +99,7 @@ RawRecord = dict[str, Any]
 (JSON numbers with a fraction decoded as ``Decimal``)."""
 
 Sleep = Callable[[float], Awaitable[None]]
+_AnswerT = TypeVar("_AnswerT", "IncrementPage", "TokenGrant")
 
 
 # --------------------------------------------------------------------------- credentials
@@ -112,15 +116,19 @@ class PddCredentials:
     client_id: str
     client_secret: str
     access_token: str
+    refresh_token: str | None = None
 
     def __repr__(self) -> str:
-        return f"PddCredentials(client_id={self.client_id!r}, client_secret=***, access_token=***)"
+        return (
+            f"PddCredentials(client_id={self.client_id!r}, client_secret=***, "
+            "access_token=***, refresh_token=***)"
+        )
 
     __str__ = __repr__
 
     def scrub(self, text: str) -> str:
         """``text`` with the secret and the token replaced by ``***``."""
-        for secret in (self.client_secret, self.access_token):
+        for secret in (self.client_secret, self.access_token, self.refresh_token):
             if secret:
                 text = text.replace(secret, "***")
         return text
@@ -272,6 +280,19 @@ def backoff_delay(
 # --------------------------------------------------------------------------- results
 
 
+@dataclass(frozen=True, repr=False)
+class TokenGrant:
+    """What ``pdd.pop.auth.token.refresh`` gave: a new token pair (repr hides both)."""
+
+    access_token: str
+    refresh_token: str | None
+    expires_at: datetime | None
+    request_id: str | None = None
+
+    def __repr__(self) -> str:
+        return f"TokenGrant(access_token=***, refresh_token=***, expires_at={self.expires_at})"
+
+
 class IncrementPage(NamedTuple):
     """One page of an increment API: the window's ``total_count`` and this page's records."""
 
@@ -375,7 +396,7 @@ class PddGateway:
         """
         params = _window_params(ORDER_INCREMENT_API, start, end, page, page_size)
         params.update(is_lucky_flag=0, order_status=5, refund_status=5)
-        return await self._call(ORDER_INCREMENT_API, params)
+        return await self._call(ORDER_INCREMENT_API, params, _parse_answer)
 
     async def refund_increment(
         self, start: datetime, end: datetime, page: int, page_size: int = MAX_PAGE_SIZE
@@ -389,7 +410,7 @@ class PddGateway:
         """
         params = _window_params(REFUND_INCREMENT_API, start, end, page, page_size)
         params.update(after_sales_status=1, after_sales_type=1)
-        return await self._call(REFUND_INCREMENT_API, params)
+        return await self._call(REFUND_INCREMENT_API, params, _parse_answer)
 
     async def read_orders(
         self, window: Window, *, page_size: int = MAX_PAGE_SIZE, max_sweeps: int = 3
@@ -451,7 +472,38 @@ class PddGateway:
             pages = pages_last_to_first(total, page_size)
         return WindowRead([*by_key.values(), *unkeyed], total, calls, stable=not grew)
 
-    async def _call(self, api: str, params: dict[str, str | int | bool]) -> IncrementPage:
+    @property
+    def can_refresh(self) -> bool:
+        """Whether a refresh_token is at hand to renew an expired access_token."""
+        return bool(self._credentials.refresh_token)
+
+    async def refresh_access_token(self) -> TokenGrant:
+        """``pdd.pop.auth.token.refresh``: a new access_token for the stored refresh_token.
+
+        The gateway goes on with the new pair (and the caller stores it). Raises
+        :class:`PddAuthError` when the platform refuses the refresh token (the
+        seller must authorise the app again), other gateway errors as any call.
+        """
+        refresh_token = self._credentials.refresh_token
+        if not refresh_token:
+            raise ValueError("no refresh_token to refresh with")
+        grant = await self._call(
+            TOKEN_REFRESH_API, {"refresh_token": refresh_token}, _parse_token_grant
+        )
+        self._credentials = PddCredentials(
+            client_id=self._credentials.client_id,
+            client_secret=self._credentials.client_secret,
+            access_token=grant.access_token,
+            refresh_token=grant.refresh_token or refresh_token,
+        )
+        return grant
+
+    async def _call(
+        self,
+        api: str,
+        params: dict[str, str | int | bool],
+        parse: Callable[[str, int, bytes, PddCredentials], _AnswerT],
+    ) -> _AnswerT:
         attempt = 0
         while True:
             attempt += 1
@@ -459,7 +511,7 @@ class PddGateway:
             if wait > timedelta(0):
                 await self._sleep(wait.total_seconds())
             try:
-                return await self._attempt(api, params)
+                return await self._attempt(api, params, parse)
             except PddGatewayError as error:
                 if not error.retryable or attempt >= self._max_attempts:
                     raise
@@ -475,13 +527,19 @@ class PddGateway:
                 )
                 await self._sleep(delay.total_seconds())
 
-    async def _attempt(self, api: str, params: Mapping[str, str | int | bool]) -> IncrementPage:
+    async def _attempt(
+        self,
+        api: str,
+        params: Mapping[str, str | int | bool],
+        parse: Callable[[str, int, bytes, PddCredentials], _AnswerT],
+    ) -> _AnswerT:
         credentials = self._credentials
         form = build_form(
             api,
             params,
             client_id=credentials.client_id,
-            access_token=credentials.access_token,
+            # The refresh call is made because the token expired: it is not sent.
+            access_token="" if api == TOKEN_REFRESH_API else credentials.access_token,
             client_secret=credentials.client_secret,
             timestamp=int(self.platform_now().timestamp()),
         )
@@ -494,13 +552,13 @@ class PddGateway:
             text = credentials.scrub(str(error)) or type(error).__name__
             raise PddNetworkError(f"{type(error).__name__}: {text}", api=api) from None
         self._learn_clock(response.headers.get("date"))
-        page = _parse_answer(api, response.status_code, response.content, credentials)
+        page = parse(api, response.status_code, response.content, credentials)
         logger.debug(
             "pdd call",
             extra={
                 "api": api,
                 "page": params.get("page"),
-                "total_count": page.total_count,
+                "total_count": getattr(page, "total_count", None),
                 "request_id": page.request_id,
                 "duration_ms": round((time.monotonic() - started) * 1000),
             },
@@ -561,12 +619,41 @@ def _text(value: object) -> str | None:
     return str(value)
 
 
-def _parse_answer(
+def _parse_token_grant(
     api: str, status_code: int, content: bytes, credentials: PddCredentials
-) -> IncrementPage:
+) -> TokenGrant:
+    """``{"pop_auth_token_refresh_response": {access_token, refresh_token, expires_at, …}}``."""
+    answer, request_id = _answer_object(
+        api, status_code, content, credentials, TOKEN_REFRESH_RESPONSE
+    )
+    access_token = answer.get("access_token")
+    if not isinstance(access_token, str) or not access_token.strip():
+        raise PddMalformedAnswer(
+            f"{TOKEN_REFRESH_RESPONSE}.access_token is missing",
+            api=api,
+            request_id=request_id,
+            status_code=status_code,
+        )
+    refresh_token = answer.get("refresh_token")
+    expires_at = answer.get("expires_at")
+    if isinstance(expires_at, str) and expires_at.strip().isdigit():
+        expires_at = int(expires_at)
+    return TokenGrant(
+        access_token=access_token,
+        refresh_token=refresh_token if isinstance(refresh_token, str) and refresh_token else None,
+        expires_at=datetime.fromtimestamp(expires_at, UTC)
+        if isinstance(expires_at, int) and not isinstance(expires_at, bool) and expires_at > 0
+        else None,
+        request_id=request_id,
+    )
+
+
+def _answer_object(
+    api: str, status_code: int, content: bytes, credentials: PddCredentials, response_key: str
+) -> tuple[dict[str, Any], str | None]:
+    """The answer's response object and request id, or the error it carries."""
     unavailable = status_code == 429 or status_code >= 500
     try:
-        # Decimal keeps amounts such as 12.30 exactly as sent.
         body = json.loads(content, parse_float=Decimal)
     except ValueError:
         if unavailable:
@@ -580,7 +667,6 @@ def _parse_answer(
         raise _api_error(api, body["error_response"], status_code, credentials)
     if unavailable:
         raise PddNetworkError(f"HTTP {status_code}", api=api, status_code=status_code)
-    response_key, list_key, _ = _SHAPES[api]
     answer = body.get(response_key)
     if not isinstance(answer, dict):
         raise PddMalformedAnswer(
@@ -594,6 +680,14 @@ def _parse_answer(
         raise PddMalformedAnswer(
             f"HTTP {status_code}", api=api, request_id=request_id, status_code=status_code
         )
+    return answer, request_id
+
+
+def _parse_answer(
+    api: str, status_code: int, content: bytes, credentials: PddCredentials
+) -> IncrementPage:
+    response_key, list_key, _ = _SHAPES[api]
+    answer, request_id = _answer_object(api, status_code, content, credentials, response_key)
     total = answer.get("total_count")
     if isinstance(total, bool) or not isinstance(total, int) or total < 0:
         raise PddMalformedAnswer(

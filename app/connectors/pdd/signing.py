@@ -96,7 +96,7 @@ def build_form(
     form = {
         "type": api_type,
         "client_id": client_id,
-        "access_token": access_token,
+        **({"access_token": access_token} if access_token else {}),
         "timestamp": str(timestamp),
         "data_type": DATA_TYPE,
         "version": API_VERSION,

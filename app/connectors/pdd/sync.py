@@ -43,6 +43,7 @@ from app.config import Settings
 from app.connectors import repository
 from app.connectors.models import Connection
 from app.connectors.pdd.gateway import (
+    EXPIRED_TOKEN_CODE,
     PddApiError,
     PddAuthError,
     PddCredentials,
@@ -88,6 +89,15 @@ class MalformedWindow(Exception):
 class SyncError:
     code: str
     message: str
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshFailed:
+    """A token refresh that did not give a new token: ``refused`` by the platform (the
+    connection is failing) or not answered (throttled, network: tried again later)."""
+
+    error: SyncError
+    refused: bool
 
 
 class Syncer:
@@ -201,29 +211,72 @@ class Syncer:
             return
         if gateway is None or record is None:
             return
+        refreshed = False
+        while True:
+            try:
+                caught_up = await self._walk(gateway, record)
+            except PddAuthError as exc:
+                if exc.error_code == EXPIRED_TOKEN_CODE and gateway.can_refresh and not refreshed:
+                    refreshed = True  # once per run: a token refused right after its renewal fails
+                    failure = await self._refresh(connection_id, gateway)
+                    if failure is None:
+                        continue  # the same windows again, with the new token
+                    if failure.refused:
+                        await self._finish(connection_id, auth_error=failure.error, gateway=gateway)
+                    else:
+                        await self._finish(connection_id, error=failure.error, gateway=gateway)
+                    return
+                await self._finish(connection_id, auth_error=_platform_error(exc), gateway=gateway)
+            except (PddGatewayError, MalformedWindow) as exc:
+                log.warning(
+                    "connection %s: %s (request %s)",
+                    connection_id,
+                    exc,
+                    getattr(exc, "request_id", None),
+                )
+                await self._finish(connection_id, error=_sync_error(exc), gateway=gateway)
+            except asyncio.CancelledError:
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(self._release(connection_id))
+                raise
+            except Exception:
+                log.exception("connection %s failed", connection_id)
+                await self._finish(
+                    connection_id, error=SyncError("internal", "unexpected error"), gateway=gateway
+                )
+            else:
+                await self._finish(connection_id, gateway=gateway, again_now=not caught_up)
+            return
+
+    async def _refresh(self, connection_id: int, gateway: PddGateway) -> RefreshFailed | None:
+        """Renew the expired access_token with the stored refresh_token, and store the new
+        pair at once (the platform may retire the old refresh_token with this call)."""
         try:
-            caught_up = await self._walk(gateway, record)
+            grant = await gateway.refresh_access_token()
         except PddAuthError as exc:
-            await self._finish(connection_id, auth_error=_platform_error(exc), gateway=gateway)
-        except (PddGatewayError, MalformedWindow) as exc:
-            log.warning(
-                "connection %s: %s (request %s)",
-                connection_id,
-                exc,
-                getattr(exc, "request_id", None),
-            )
-            await self._finish(connection_id, error=_sync_error(exc), gateway=gateway)
-        except asyncio.CancelledError:
-            with contextlib.suppress(Exception):
-                await asyncio.shield(self._release(connection_id))
-            raise
-        except Exception:
-            log.exception("connection %s failed", connection_id)
-            await self._finish(
-                connection_id, error=SyncError("internal", "unexpected error"), gateway=gateway
-            )
-        else:
-            await self._finish(connection_id, gateway=gateway, again_now=not caught_up)
+            return RefreshFailed(_platform_error(exc), refused=True)
+        except PddApiError as exc:
+            refused = not exc.retryable  # a refusal in the platform's words; throttling is not
+            return RefreshFailed(_platform_error(exc), refused=refused)
+        except PddGatewayError as exc:
+            return RefreshFailed(_sync_error(exc), refused=False)
+        box = secret_box(self.settings)
+        now = self.clock.now()
+        async with self.db.transaction() as session:
+            record = await repository.get_connection(session, connection_id, lock=True)
+            if record is None or record.lease_owner != self.owner:
+                return RefreshFailed(SyncError("lease_lost", "another worker took over"), False)
+            record.access_token_encrypted = box.encrypt(grant.access_token)
+            if grant.refresh_token is not None:
+                record.refresh_token_encrypted = box.encrypt(grant.refresh_token)
+            record.token_refreshed_at = now
+            record.updated_at = now
+        log.info(
+            "connection %s: access_token renewed with the refresh_token (request %s)",
+            connection_id,
+            grant.request_id,
+        )
+        return None
 
     async def _open(self, connection_id: int) -> tuple[PddGateway | None, Connection | None]:
         async with self.db.read() as session:
@@ -235,6 +288,9 @@ class Syncer:
             client_id=record.client_id,
             client_secret=box.decrypt(record.client_secret_encrypted),
             access_token=box.decrypt(record.access_token_encrypted),
+            refresh_token=box.decrypt(record.refresh_token_encrypted)
+            if record.refresh_token_encrypted
+            else None,
         )
         gateway = PddGateway(
             self._client(),
