@@ -395,9 +395,10 @@ MESSAGES: Final[Mapping[str, tuple[str, str]]] = {
     "connections.none": (
         "No store is connected. Register one with POST /v1/connections "
         "(client_id, client_secret and the store's access_token from the Pinduoduo open "
-        "platform); it syncs within a minute.",
+        "platform, with its refresh_token so an expired token renews itself); it syncs "
+        "within a minute.",
         "还没有对接店铺。用 POST /v1/connections 注册（拼多多开放平台的 client_id、client_secret "
-        "和店铺 access_token），一分钟内开始同步。",
+        "和店铺 access_token，并附上 refresh_token，令牌过期时自动续期），一分钟内开始同步。",
     ),
     "col.platform": ("Platform", "平台"),
     "col.synced_through": ("Synced through", "已同步至"),
@@ -410,8 +411,8 @@ MESSAGES: Final[Mapping[str, tuple[str, str]]] = {
     "conn.status.failing": ("Failing", "失败"),
     "conn.status.disabled": ("Paused", "已暂停"),
     "conn.failing_hint": (
-        "Re-authorise: PATCH /v1/connections/{id} with a new access_token.",
-        "请重新授权：用新的 access_token 调用 PATCH /v1/connections/{id}。",
+        "Re-authorise: PATCH /v1/connections/{id} with a new access_token and refresh_token.",
+        "请重新授权：用新的 access_token 和 refresh_token 调用 PATCH /v1/connections/{id}。",
     ),
     "events.summary": (
         "{accepted} accepted · {duplicate} duplicate · {rejected} rejected",
