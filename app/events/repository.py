@@ -156,19 +156,21 @@ async def insert_new_events(
     undone and the batch takes :func:`insert_events`. Same outcome either way.
     """
     if dialect_of(session) != "postgresql" or len(candidates) < COPY_FROM_ROWS:
-        return await _insert_then_read_known(session, candidates, now)
+        return await insert_and_read_known(session, candidates, now)
     known = await stored_hashes(session, [c.event.event_id for c in candidates])
     fresh = [c for c in candidates if c.event.event_id not in known]
     if not fresh:
         return set(), known
     if await copy_new_rows(session, Event.__table__, _EVENT_COLUMNS, _event_rows(fresh, now)):
         return {c.event.event_id for c in fresh}, known
-    return await _insert_then_read_known(session, candidates, now)
+    return await insert_and_read_known(session, candidates, now)
 
 
-async def _insert_then_read_known(
+async def insert_and_read_known(
     session: AsyncSession, candidates: Sequence[Candidate], now: datetime
 ) -> tuple[set[str], dict[str, bytes]]:
+    """Step 1 of the ordinary road: insert the new ids (``ON CONFLICT DO NOTHING``),
+    then read the stored hash of each id that was known."""
     inserted = await insert_events(session, candidates, now)
     known = [c.event.event_id for c in candidates if c.event.event_id not in inserted]
     return inserted, await stored_hashes(session, known)

@@ -106,13 +106,8 @@ async def ingest(
             await events.lock_batch(session, store_ids, refund_keys, order_keys)
 
         # 1. store raw: new ids are accepted; known ids are resends or conflicts.
-        if lock_whole_stores:
-            inserted, meaning = await events.insert_new_events(session, candidates, now)
-        else:
-            inserted = await events.insert_events(session, candidates, now)
-            meaning = await events.stored_hashes(
-                session, [c.event.event_id for c in candidates if c.event.event_id not in inserted]
-            )
+        insert = events.insert_new_events if lock_whole_stores else events.insert_and_read_known
+        inserted, meaning = await insert(session, candidates, now)
         fresh = [c for c in candidates if c.event.event_id in inserted]
         known = [c for c in candidates if c.event.event_id not in inserted]
         for c in known:

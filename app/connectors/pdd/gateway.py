@@ -100,6 +100,8 @@ RawRecord = dict[str, Any]
 
 Sleep = Callable[[float], Awaitable[None]]
 _AnswerT = TypeVar("_AnswerT", "IncrementPage", "TokenGrant")
+_Parser = Callable[[str, int, bytes, "PddCredentials"], _AnswerT]
+"""Turns one answer (api, HTTP status, body, credentials to scrub) into its result."""
 
 
 # --------------------------------------------------------------------------- credentials
@@ -487,8 +489,9 @@ class PddGateway:
         refresh_token = self._credentials.refresh_token
         if not refresh_token:
             raise ValueError("no refresh_token to refresh with")
+        # The call is made because the access_token expired: it is not sent.
         grant = await self._call(
-            TOKEN_REFRESH_API, {"refresh_token": refresh_token}, _parse_token_grant
+            TOKEN_REFRESH_API, {"refresh_token": refresh_token}, _parse_token_grant, token=False
         )
         self._credentials = PddCredentials(
             client_id=self._credentials.client_id,
@@ -502,7 +505,9 @@ class PddGateway:
         self,
         api: str,
         params: dict[str, str | int | bool],
-        parse: Callable[[str, int, bytes, PddCredentials], _AnswerT],
+        parse: _Parser[_AnswerT],
+        *,
+        token: bool = True,
     ) -> _AnswerT:
         attempt = 0
         while True:
@@ -511,7 +516,7 @@ class PddGateway:
             if wait > timedelta(0):
                 await self._sleep(wait.total_seconds())
             try:
-                return await self._attempt(api, params, parse)
+                return await self._attempt(api, params, parse, token=token)
             except PddGatewayError as error:
                 if not error.retryable or attempt >= self._max_attempts:
                     raise
@@ -531,15 +536,16 @@ class PddGateway:
         self,
         api: str,
         params: Mapping[str, str | int | bool],
-        parse: Callable[[str, int, bytes, PddCredentials], _AnswerT],
+        parse: _Parser[_AnswerT],
+        *,
+        token: bool,
     ) -> _AnswerT:
         credentials = self._credentials
         form = build_form(
             api,
             params,
             client_id=credentials.client_id,
-            # The refresh call is made because the token expired: it is not sent.
-            access_token="" if api == TOKEN_REFRESH_API else credentials.access_token,
+            access_token=credentials.access_token if token else "",
             client_secret=credentials.client_secret,
             timestamp=int(self.platform_now().timestamp()),
         )
@@ -654,6 +660,7 @@ def _answer_object(
     """The answer's response object and request id, or the error it carries."""
     unavailable = status_code == 429 or status_code >= 500
     try:
+        # Decimal keeps amounts such as 12.30 exactly as sent.
         body = json.loads(content, parse_float=Decimal)
     except ValueError:
         if unavailable:
