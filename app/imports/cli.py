@@ -12,6 +12,7 @@ from app.clock import SystemClock
 from app.config import Settings
 from app.db.engine import Database, create_engine
 from app.imports.formats import ImportFormat, ReasonMapError, load_reason_map
+from app.imports.parts import parts_for, run_in_parts
 from app.imports.reading import ReadError
 from app.imports.service import ImportRequest, file_digest, prepare, run_import, start
 from app.imports.terminal import ProgressView, error_writer, summary_table
@@ -29,6 +30,7 @@ async def import_files(
     dry_run: bool,
     errors_path: Path | None,
     reason_map_path: Path | None,
+    jobs: int | None = None,
 ) -> int:
     """Import each file in turn; the exit code says whether anything was refused."""
     console = Console(stderr=True)
@@ -80,18 +82,34 @@ async def import_files(
                         "were committed by an earlier run",
                         highlight=False,
                     )
+                parts = parts_for(settings, request, reader, record, jobs)
+                if parts > 1:
+                    console.print(f"{parts} parts, one process each, by store", highlight=False)
                 with ProgressView(console, path.name) as view:
-                    summary = await run_import(
-                        db,
-                        settings,
-                        clock,
-                        request,
-                        reader,
-                        record,
-                        skip_to_row=skip_to,
-                        on_error=errors_file.write if errors_file else None,
-                        on_progress=view.update,
-                    )
+                    if parts > 1 and record is not None:
+                        summary = await run_in_parts(
+                            db,
+                            settings,
+                            clock,
+                            request,
+                            reader,
+                            record,
+                            parts,
+                            on_error=errors_file.write if errors_file else None,
+                            on_progress=view.update,
+                        )
+                    else:
+                        summary = await run_import(
+                            db,
+                            settings,
+                            clock,
+                            request,
+                            reader,
+                            record,
+                            skip_to_row=skip_to,
+                            on_error=errors_file.write if errors_file else None,
+                            on_progress=view.update,
+                        )
                 title = f"{path.name} ({format_name})" + (" — dry run" if dry_run else "")
                 if summary.import_id is not None:
                     title += f" — import {summary.import_id}"

@@ -44,6 +44,9 @@ class Import(Base):
     skipped_by_cause: Mapped[dict[str, Any]] = mapped_column(JSON)
     unmapped_labels: Mapped[dict[str, Any]] = mapped_column(JSON)
     row_errors: Mapped[int] = mapped_column(Integer, default=0)
+    # An import in parts (several processes, each owning some stores' rows):
+    # per part, [last committed row, progress done]. None for one part.
+    part_rows: Mapped[list[list[int]] | None] = mapped_column(JSON, nullable=True)
     failure: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (Index(None, "store_id", "file_sha256"),)

@@ -129,6 +129,61 @@ async def checkpoint(
     )
 
 
+async def begin_parts(session: AsyncSession, import_id: int, parts: int) -> None:
+    """Make a new import one of ``parts`` parts, none of which has committed a row yet."""
+    await session.execute(
+        update(Import).where(Import.id == import_id).values(part_rows=[[0, 0]] * parts)
+    )
+
+
+async def checkpoint_part(
+    session: AsyncSession,
+    import_id: int,
+    part: int,
+    added: ImportSummary,
+    last_row: int,
+    progress: Progress,
+    now: datetime,
+) -> None:
+    """A part's counts added to the import's, and its last committed row, under the row's lock.
+
+    Parts commit on their own; each adds what its transaction counted
+    (``added``) to the totals. The import's ``rows_committed`` is the least of
+    its parts' (what every part has got past); its progress their average (each
+    part reads the whole file).
+    """
+    record = await session.scalar(
+        select(Import)
+        .where(Import.id == import_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if record is None or not record.part_rows:
+        raise LookupError(f"import {import_id} is not an import in parts")
+    part_rows = [list(p) for p in record.part_rows]
+    part_rows[part] = [last_row, progress.done]
+    await session.execute(
+        update(Import)
+        .where(Import.id == import_id)
+        .values(
+            heartbeat_at=now,
+            part_rows=part_rows,
+            rows_committed=min(p[0] for p in part_rows),
+            progress_done=sum(p[1] for p in part_rows) // len(part_rows),
+            progress_total=progress.total,
+            progress_unit=progress.unit,
+            rows_read=record.rows_read + added.rows_read,
+            events_accepted=record.events_accepted + added.events_accepted,
+            events_duplicate=record.events_duplicate + added.events_duplicate,
+            events_rejected=record.events_rejected + added.events_rejected,
+            row_errors=record.row_errors + added.row_errors,
+            rejected_by_code=dict(Counter(record.rejected_by_code) + added.rejected_by_code),
+            skipped_by_cause=dict(Counter(record.skipped_by_cause) + added.skipped_by_cause),
+            unmapped_labels=dict(Counter(record.unmapped_labels) + added.unmapped_labels),
+        )
+    )
+
+
 async def finish(
     session: AsyncSession,
     import_id: int,

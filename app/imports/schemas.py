@@ -56,7 +56,14 @@ class ImportOut(BaseModel):
     finished_at: datetime | None
     progress: ImportProgress
     rows_read: int
-    rows_committed: int = Field(description="The last row whose events are committed")
+    rows_committed: int = Field(
+        description="The last row whose events are committed (of an import in parts: the "
+        "last row every part has committed)"
+    )
+    parts: int = Field(
+        description="Processes the import ran in, each taking some stores' rows (1 unless "
+        "`refundwatch import` split a large events file of many stores)"
+    )
     events: ImportEvents
     skipped_by_cause: dict[str, int] = Field(
         description="Rows that are no events: blank, not_paid (待支付/已取消), not_a_refund (换货…)"
@@ -91,6 +98,7 @@ class ImportOut(BaseModel):
             ),
             rows_read=record.rows_read,
             rows_committed=record.rows_committed,
+            parts=len(record.part_rows) if record.part_rows else 1,
             events=ImportEvents(
                 accepted=record.events_accepted,
                 duplicate=record.events_duplicate,

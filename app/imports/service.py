@@ -24,6 +24,7 @@ import logging
 import queue
 import threading
 import time
+import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -45,6 +46,7 @@ from app.imports.formats import (
     ImportFormat,
     ImportReader,
     RowError,
+    RowResult,
     open_import,
 )
 from app.imports.models import Import
@@ -124,6 +126,26 @@ class ImportSummary:
     def rejected_rows(self) -> bool:
         """Whether anything was refused (the CLI then exits non-zero)."""
         return self.row_errors > 0
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """One of ``count`` parts of an import run by as many processes (``app.imports.parts``).
+
+    A part reads the whole file and takes down the road only the rows it owns:
+    those whose event belongs to one of its stores (by a stable hash of the store
+    id), and, for part 0, the rows that have no store (refused or skipped rows).
+    A store's rows all go to one part, in the file's order.
+    """
+
+    index: int
+    count: int
+
+    def owns(self, result: RowResult) -> bool:
+        store_id = result.events[0].get("store_id") if result.events else None
+        if not isinstance(store_id, str):
+            return self.index == 0
+        return zlib.crc32(store_id.encode("utf-8", "surrogatepass")) % self.count == self.index
 
 
 @dataclass(slots=True)
@@ -227,6 +249,7 @@ async def run_import(
     on_progress: ProgressSink | None = None,
     on_deliveries: Callable[[], None] | None = None,
     transaction_events: int | None = None,
+    part: Part | None = None,
 ) -> ImportSummary:
     """Import every row of ``reader``; returns the summary (also stored on ``record``).
 
@@ -234,9 +257,14 @@ async def run_import(
 
     On failure or cancellation the import is marked failed or interrupted (what
     was committed stays) and the exception propagates.
+
+    With ``part``, only that part's rows (:class:`Part`): the summary counts
+    them alone, each transaction adds its counts to the import's, and the import
+    is neither finished nor marked failed here (``app.imports.parts`` does that
+    once every part has ended).
     """
     summary = ImportSummary(import_id=record.id if record else None, format=reader.format)
-    if record is not None and skip_to_row:
+    if record is not None and skip_to_row and part is None:
         repository.restore_counts(summary, record)
         summary.resumed_from_row = skip_to_row
     max_future = timedelta(seconds=settings.max_future_skew_seconds)
@@ -254,6 +282,7 @@ async def run_import(
             max_future,
             skip_to_row,
             transaction_events or TRANSACTION_EVENTS,
+            part,
         ),
         name="import-reader",
         daemon=True,
@@ -262,7 +291,6 @@ async def run_import(
     kept_errors = [0]
 
     def report(error: RowError) -> None:
-        summary.row_errors += 1
         if on_error is not None:
             on_error(error)
 
@@ -279,7 +307,7 @@ async def run_import(
                 await _check(db, chunk, summary, report)
             else:
                 enqueued = await _commit(
-                    db, settings, clock, chunk, summary, record, report, kept_errors
+                    db, settings, clock, chunk, summary, record, report, kept_errors, part
                 )
                 if enqueued and on_deliveries is not None:
                     on_deliveries()
@@ -289,7 +317,7 @@ async def run_import(
             if on_progress is not None:
                 on_progress(summary)
         summary.status = "succeeded"
-        if record is not None:
+        if record is not None and part is None:
             await _finish(db, clock, record, summary, "succeeded", None)
         return summary
     except BaseException as exc:
@@ -300,7 +328,7 @@ async def run_import(
             else "failed"
         )
         summary.status = status
-        if record is not None:
+        if record is not None and part is None:
             with contextlib.suppress(Exception):
                 await asyncio.shield(
                     _finish(db, clock, record, summary, status, _failure_text(exc))
@@ -337,6 +365,7 @@ def _produce(
     max_future: timedelta,
     skip_to_row: int,
     size: int,
+    part: Part | None,
 ) -> None:
     """The reader thread: rows → events → validated chunks (a row never spans two).
 
@@ -344,7 +373,7 @@ def _produce(
     chunk is committed: at most :data:`IN_FLIGHT_CHUNKS` exist at a time.
     """
     try:
-        pieces = _chunks(reader, clock, max_future, skip_to_row, size)
+        pieces = _chunks(reader, clock, max_future, skip_to_row, size, part)
         while True:
             while not permits.acquire(timeout=0.5):
                 if stop.is_set():
@@ -369,10 +398,19 @@ def _produce(
 
 
 def _chunks(
-    reader: ImportReader, clock: Clock, max_future: timedelta, skip_to_row: int, size: int
+    reader: ImportReader,
+    clock: Clock,
+    max_future: timedelta,
+    skip_to_row: int,
+    size: int,
+    part: Part | None = None,
 ) -> Iterator[_Chunk]:
     """Validated chunks of about ``size`` events, each event checked
-    as its row is read (no chunk holds its raw events and their validated form at once)."""
+    as its row is read (no chunk holds its raw events and their validated form at once).
+
+    With ``part``, the rows of other parts are read past: they count nowhere here,
+    but a chunk's ``last_row`` moves past them (a rerun of this part skips them too).
+    """
 
     def begin() -> BatchValidator:
         return BatchValidator(now=clock.now(), max_future=max_future)
@@ -400,8 +438,10 @@ def _chunks(
     for result in reader:
         if result.row <= skip_to_row:
             continue
-        rows_read += 1
         last_row = result.row
+        if part is not None and not part.owns(result):
+            continue
+        rows_read += 1
         if result.skip is not None:
             skipped[result.skip] += 1
         if result.unmapped_reason is not None:
@@ -442,6 +482,7 @@ def _tally(chunk: _Chunk, results: list[Any], summary: ImportSummary) -> list[Ro
                 )
             )
     refused.sort(key=lambda e: e.row)
+    summary.row_errors += len(refused)
     return refused
 
 
@@ -454,6 +495,7 @@ async def _commit(
     record: Import | None,
     report: ErrorSink,
     kept_errors: list[int],
+    part: Part | None = None,
 ) -> int:
     """One transaction: the chunk down the road in one pass, one evaluation, the checkpoint.
 
@@ -482,9 +524,21 @@ async def _commit(
                 )
                 summary.rows_committed = chunk.last_row
                 if record is not None:
-                    room = max(0, MAX_KEPT_ERRORS - kept_errors[0])
+                    limit = MAX_KEPT_ERRORS // (part.count if part else 1)
+                    room = max(0, limit - kept_errors[0])
                     await repository.keep_errors(session, record.id, refused[:room])
-                    await repository.checkpoint(session, record, summary, chunk.progress, now)
+                    if part is None:
+                        await repository.checkpoint(session, record, summary, chunk.progress, now)
+                    else:
+                        await repository.checkpoint_part(
+                            session,
+                            record.id,
+                            part.index,
+                            _added_since(before, summary),
+                            chunk.last_row,
+                            chunk.progress,
+                            now,
+                        )
         except DBAPIError as exc:
             _restore(summary, before)
             if attempt == 3 or not is_retryable(exc):
@@ -507,6 +561,21 @@ def _answered_since(before: dict[str, Any], summary: ImportSummary) -> metrics.C
         accepted=summary.events_accepted - before["events_accepted"],
         duplicates=summary.events_duplicate - before["events_duplicate"],
         rejected=summary.events_rejected - before["events_rejected"],
+    )
+
+
+def _added_since(before: dict[str, Any], summary: ImportSummary) -> ImportSummary:
+    """What one transaction added to the summary's counts (a part's checkpoint adds it)."""
+    return ImportSummary(
+        import_id=summary.import_id,
+        rows_read=summary.rows_read - before["rows_read"],
+        events_accepted=summary.events_accepted - before["events_accepted"],
+        events_duplicate=summary.events_duplicate - before["events_duplicate"],
+        events_rejected=summary.events_rejected - before["events_rejected"],
+        rejected_by_code=summary.rejected_by_code - before["rejected_by_code"],
+        skipped_by_cause=summary.skipped_by_cause - before["skipped_by_cause"],
+        unmapped_labels=summary.unmapped_labels - before["unmapped_labels"],
+        row_errors=summary.row_errors - before["row_errors"],
     )
 
 

@@ -37,6 +37,10 @@ class ChildRun:
     # this process before its exec, so that counts the bench's own pages too (a child
     # running /usr/bin/true from a bench holding 600 MiB reports 611 MiB).
     peak_rss_mib: float
+    # An importer in parts runs several processes: the peak of their RSS summed (VmRSS of
+    # the child and its descendants, sampled together), and how many there were at most.
+    tree_rss_mib: float
+    processes: int
     wait4_maxrss_mib: float  # kept to show the difference; not the child's own figure
     cpu: dict[str, float] = field(default_factory=dict)  # postgres/other cores meanwhile
     log: str = ""
@@ -56,15 +60,38 @@ class ChildRun:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
 
-def _vmhwm_kib(pid: int) -> int:
+def _status_kib(pid: int, field: str) -> int:
     try:
         with open(f"/proc/{pid}/status") as f:
             for line in f:
-                if line.startswith("VmHWM:"):
+                if line.startswith(field):
                     return int(line.split()[1])
     except OSError:
         pass
     return 0
+
+
+def _vmhwm_kib(pid: int) -> int:
+    return _status_kib(pid, "VmHWM:")
+
+
+def _tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (from /proc/<pid>/task/*/children)."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        try:
+            tasks = os.listdir(f"/proc/{current}/task")
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                with open(f"/proc/{current}/task/{task}/children") as f:
+                    todo.extend(int(c) for c in f.read().split())
+            except OSError:
+                continue
+    return found
 
 
 async def run_child(
@@ -84,13 +111,18 @@ async def run_child(
     start = time.perf_counter()
     proc = _spawn(argv, env, cwd, log)
     hwm = [0]
+    tree_rss = [0]
+    processes = [1]
     seen = cpu_snapshot(None)
 
     async def sample() -> None:
         # The child's PostgreSQL backends end with it, before the last snapshot: keep the
         # CPU each was last seen with (what it used in its last ~0.5 s is lost).
         while True:
-            hwm[0] = max(hwm[0], _vmhwm_kib(proc.pid))
+            tree = _tree(proc.pid)
+            hwm[0] = max(hwm[0], *(_vmhwm_kib(p) for p in tree))
+            tree_rss[0] = max(tree_rss[0], sum(_status_kib(p, "VmRSS:") for p in tree))
+            processes[0] = max(processes[0], len(tree))
             now = cpu_snapshot(None)
             seen.postgres.update(now.postgres)
             seen.postgres_others.update(now.postgres_others)
@@ -133,6 +165,8 @@ async def run_child(
         user_seconds=round(usage.ru_utime, 2),
         system_seconds=round(usage.ru_stime, 2),
         peak_rss_mib=round(hwm[0] / 1024, 1),
+        tree_rss_mib=round(tree_rss[0] / 1024, 1),
+        processes=processes[0],
         wait4_maxrss_mib=round(usage.ru_maxrss / 1024, 1),
         cpu=cpu,
         log=str(log),

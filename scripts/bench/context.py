@@ -129,7 +129,8 @@ class Bench:
         )
         log(
             f"{label}: exit {run.returncode} in {run.seconds:.1f} s, CPU {run.cpu_seconds:.1f} s "
-            f"({run.cores:.2f} cores), peak RSS {run.peak_rss_mib:.0f} MiB, "
+            f"({run.cores:.2f} cores), peak RSS {run.peak_rss_mib:.0f} MiB "
+            f"({run.processes} process(es), together {run.tree_rss_mib:.0f} MiB), "
             f"PostgreSQL {run.cpu['postgres_cores']:.2f} cores, other jobs "
             f"{run.cpu['other_cores']:.2f}"
         )

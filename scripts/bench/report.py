@@ -179,6 +179,12 @@ def _import_rows(result: dict[str, Any]) -> list[str]:
             + (f"bare parse + COPY {bare:,} ev/s" if bare else "—")
             + f" | ≥ 50,000 ev/s | {_verdict_min(ev, 50_000)} |"
         )
+        if imp.get("import_processes", 1) > 1:
+            out.append(
+                f"| importer processes (parts by store), their RSS together at peak | "
+                f"{imp['import_processes']}, {imp['import_tree_rss_mib']:.0f} MiB "
+                f"(largest one {imp['import_peak_rss_mib']:.0f} MiB) | — | — | — |"
+            )
         out.append(
             f"| the same events over HTTP, 500/request, {imp['http_clients']} clients | "
             f"{http:,} ev/s | " + (f"{base:,} ev/s" if base else "—") + " | — | — |"

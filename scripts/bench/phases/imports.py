@@ -191,6 +191,8 @@ class ImportVsHttp(Phase):
             "import_postgres_cores": round(median([x["cpu"]["postgres_cores"] for x in imp]), 2),
             "import_other_cores": round(median([x["cpu"]["other_cores"] for x in imp]), 2),
             "import_peak_rss_mib": max(x["peak_rss_mib"] for x in imp),
+            "import_tree_rss_mib": max(x.get("tree_rss_mib", 0.0) for x in imp),
+            "import_processes": max(x.get("processes", 1) for x in imp),
             "http_server_cores": round(median([x["cpu"]["server_cores"] for x in http]), 2),
             "http_server_cpu_us_per_event": round(
                 median([x["server_cpu_us_per_event"] for x in http]), 1
@@ -336,5 +338,6 @@ class PddExportImport(Phase):
         bench.result["import_pdd"] = out
         log(
             f"PDD export import: {out['rows_per_s']:,} rows/s, {out['ev_per_s']:,} ev/s, "
-            f"peak RSS {run.peak_rss_mib:.0f} MiB (VmHWM)"
+            f"peak RSS {run.peak_rss_mib:.0f} MiB (VmHWM), {run.processes} process(es) "
+            f"together {run.tree_rss_mib:.0f} MiB"
         )
