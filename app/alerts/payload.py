@@ -13,8 +13,14 @@ from app.alerts.advice import advice_for
 from app.events.fold import RefundState
 from app.figures import repository as figures_repo
 from app.figures.models import STORE_SCOPE
-from app.figures.rules import TREND_DAYS, WindowFigures, count_clears_on, trend, window_sum
-from app.figures.schemas import figure_fields
+from app.figures.rules import (
+    TREND_DAYS,
+    WindowFigures,
+    count_clears_on,
+    figure_fields,
+    trend,
+    window_sum,
+)
 from app.policies.tiers import TierVerdict
 from app.stores.rules import StoreContext
 

@@ -26,6 +26,7 @@ from app.events.models import RefundRecord
 from app.events.vocabulary import OPEN_STAGE_MAX, UNCOUNTED_STAGES, UPHELD
 from app.figures.models import STORE_SCOPE
 from app.policies.rules import PolicyRules
+from app.policies.tiers import quality_refund_rate
 
 Scope = tuple[str, str]  # (store_id, product_id or "" for the store)
 
@@ -42,6 +43,18 @@ class WindowFigures:
     @property
     def has_data(self) -> bool:
         return any((self.orders, self.applied_quality_refunds, self.quality_refunds))
+
+
+def figure_fields(figures: WindowFigures) -> dict[str, object]:
+    """The fields of ``FigureFields`` (``app.figures.schemas``) for these window figures
+    (the rate derived): for answers and for alert payloads alike."""
+    return {
+        "orders": figures.orders,
+        "quality_refunds": figures.quality_refunds,
+        "applied_quality_refunds": figures.applied_quality_refunds,
+        "pending_quality_refunds": figures.pending_quality_refunds,
+        "quality_refund_rate": quality_refund_rate(figures.quality_refunds, figures.orders),
+    }
 
 
 EMPTY = WindowFigures()

@@ -8,8 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.api.pagination import Page
-from app.figures.rules import WindowFigures
-from app.policies.tiers import TierVerdict, quality_refund_rate
+from app.policies.tiers import TierVerdict
 
 
 class TierStatus(BaseModel):
@@ -43,17 +42,6 @@ class TierStatus(BaseModel):
             refunds_until_breach=verdict.refunds_until_breach,
             orders_to_recover=verdict.orders_to_recover,
         )
-
-
-def figure_fields(figures: WindowFigures) -> dict[str, object]:
-    """The fields of :class:`FigureFields` for these window figures (the rate derived)."""
-    return {
-        "orders": figures.orders,
-        "quality_refunds": figures.quality_refunds,
-        "applied_quality_refunds": figures.applied_quality_refunds,
-        "pending_quality_refunds": figures.pending_quality_refunds,
-        "quality_refund_rate": quality_refund_rate(figures.quality_refunds, figures.orders),
-    }
 
 
 class FigureFields(BaseModel):

@@ -24,6 +24,7 @@ from app.figures.rules import (
     TREND_DAYS,
     WindowFigures,
     count_clears_on,
+    figure_fields,
     is_counted_quality_refund,
     is_quality_refund,
     sliding_windows,
@@ -47,7 +48,6 @@ from app.figures.schemas import (
     SkuPage,
     StoreMetrics,
     TierStatus,
-    figure_fields,
 )
 from app.policies.tiers import STATE_SEVERITY, TierScope, quality_refund_rate
 from app.stores.rules import StoreContext

@@ -11,8 +11,15 @@ from app.alerts.repository import states_at_risk
 from app.alerts.rules import AT_RISK
 from app.figures.models import STORE_SCOPE
 from app.figures.repository import scope_days, window_figures_many
-from app.figures.rules import EMPTY, TREND_DAYS, WindowFigures, count_clears_on, trend
-from app.figures.schemas import TierStatus, figure_fields
+from app.figures.rules import (
+    EMPTY,
+    TREND_DAYS,
+    WindowFigures,
+    count_clears_on,
+    figure_fields,
+    trend,
+)
+from app.figures.schemas import TierStatus
 from app.policies.tiers import STATE_SEVERITY, TierScope, quality_refund_rate, what_if
 from app.risk.schemas import RiskItem, WhatIfIn, WhatIfOut, WhatIfTier
 from app.stores.repository import load_contexts

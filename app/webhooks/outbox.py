@@ -17,7 +17,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from fractions import Fraction
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -31,7 +31,9 @@ from app.webhooks.backoff import (
     parse_retry_after,
 )
 from app.webhooks.models import Delivery, DeliveryAttempt, WebhookSubscription
-from app.webhooks.sender import SendResult
+
+if TYPE_CHECKING:  # the sender needs httpx, which the road's writers (an import) never load
+    from app.webhooks.sender import SendResult
 
 LEASE_EXPIRED = "lease expired: the sending process stopped before recording a result"
 

@@ -24,8 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db.dialect import upsert
 from app.figures.models import STORE_SCOPE
 from app.figures.repository import window_figures, window_figures_many
-from app.figures.rules import EMPTY, WindowFigures
-from app.figures.schemas import figure_fields
+from app.figures.rules import EMPTY, WindowFigures, figure_fields
 from app.policies.tiers import STATE_SEVERITY, quality_refund_rate
 from app.stores.repository import contexts_page_query, load_contexts, read_contexts
 from app.stores.rules import StoreContext
