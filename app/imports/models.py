@@ -47,6 +47,9 @@ class Import(Base):
     # An import in parts (several processes, each owning some stores' rows):
     # per part, [last committed row, progress done]. None for one part.
     part_rows: Mapped[list[list[int]] | None] = mapped_column(JSON, nullable=True)
+    # The stores dealt to each part before it began (store id → part), kept so that
+    # a rerun deals them alike; stores not in it are dealt as the file first names them.
+    part_stores: Mapped[dict[str, int] | None] = mapped_column(JSON, nullable=True)
     failure: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (Index(None, "store_id", "file_sha256"),)

@@ -31,9 +31,11 @@ import heapq
 import json
 import logging
 import os
+import re
 import shutil
 import sys
 import tempfile
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,6 +111,38 @@ def parts_for(
     return max(1, min(os.cpu_count() or 1, 2))
 
 
+_STORE_ID_BYTES = re.compile(rb'"store_id"\s*:\s*"([A-Za-z0-9._:-]{1,64})"')
+SCAN_BLOCK = 1 << 22
+
+
+def deal_stores(path: Path, format: ImportFormat, parts: int) -> dict[str, int]:
+    """Each store's part, the parts balanced by the stores' event counts in the file.
+
+    A store cluster's stores differ in size (in the bench's 50-store file, from
+    1,800 to 19,600 events); dealt blindly, one part got 55% of the events and
+    the import waited for it. For an events-jsonl file, one pass over its bytes
+    (a regular expression for ``"store_id": "…"``, about 0.15 s for 37 MB)
+    counts each store's events; the largest stores go first, each to the
+    lightest part so far. A store the pass misses (an escaped id, a match cut at
+    a block's edge) is dealt as the file first names it (:class:`Part`). Other
+    formats are not scanned. The result is stored with the import, so a rerun
+    deals the stores alike.
+    """
+    if format != "events-jsonl" or parts < 2:
+        return {}
+    counts: Counter[bytes] = Counter()
+    with path.open("rb") as handle:
+        while block := handle.read(SCAN_BLOCK):
+            counts.update(_STORE_ID_BYTES.findall(block))
+    loads = [0] * parts
+    dealt: dict[str, int] = {}
+    for store, count in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+        lightest = min(range(parts), key=lambda k: (loads[k], k))
+        dealt[store.decode("ascii")] = lightest
+        loads[lightest] += count
+    return dealt
+
+
 @dataclass(frozen=True, slots=True)
 class _Child:
     process: asyncio.subprocess.Process
@@ -136,9 +170,12 @@ async def run_in_parts(
     for a child's failure).
     """
     if not record.part_rows:
+        stores = await asyncio.to_thread(deal_stores, request.path, reader.format, parts)
         async with db.transaction() as session:
-            await repository.begin_parts(session, record.id, parts)
+            await repository.begin_parts(session, record.id, parts, stores)
         record.part_rows = [[0, 0]] * parts
+        record.part_stores = stores
+    dealt = record.part_stores or {}
     skip_rows = [row for row, _done in record.part_rows]
     started = _totals(record)
     workdir = Path(tempfile.mkdtemp(prefix=f"refundwatch-import-{record.id}-"))
@@ -170,7 +207,7 @@ async def run_in_parts(
                 skip_to_row=skip_rows[0],
                 on_error=own_errors,
                 transaction_events=part_transaction_events(parts),
-                part=Part(0, parts),
+                part=Part(0, parts, dealt),
             )
         failures = [failure for child in children if (failure := await _ended(child))]
         if failures:
@@ -371,7 +408,7 @@ async def _run_child(settings: Settings, spec: dict[str, Any]) -> None:
                 skip_to_row=spec["skip_to_row"],
                 on_error=errors,
                 transaction_events=part_transaction_events(spec["parts"]),
-                part=Part(spec["part"], spec["parts"]),
+                part=Part(spec["part"], spec["parts"], record.part_stores),
             )
     finally:
         await db.dispose()

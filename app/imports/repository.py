@@ -129,10 +129,15 @@ async def checkpoint(
     )
 
 
-async def begin_parts(session: AsyncSession, import_id: int, parts: int) -> None:
-    """Make a new import one of ``parts`` parts, none of which has committed a row yet."""
+async def begin_parts(
+    session: AsyncSession, import_id: int, parts: int, stores: dict[str, int] | None = None
+) -> None:
+    """Make a new import one of ``parts`` parts, none of which has committed a row yet,
+    with the stores dealt to them (``stores``: store id → part)."""
     await session.execute(
-        update(Import).where(Import.id == import_id).values(part_rows=[[0, 0]] * parts)
+        update(Import)
+        .where(Import.id == import_id)
+        .values(part_rows=[[0, 0]] * parts, part_stores=stores or {})
     )
 
 

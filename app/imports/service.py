@@ -24,7 +24,6 @@ import logging
 import queue
 import threading
 import time
-import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -128,24 +127,43 @@ class ImportSummary:
         return self.row_errors > 0
 
 
-@dataclass(frozen=True, slots=True)
 class Part:
     """One of ``count`` parts of an import run by as many processes (``app.imports.parts``).
 
     A part reads the whole file and takes down the road only the rows it owns:
-    those whose event belongs to one of its stores (by a stable hash of the store
-    id), and, for part 0, the rows that have no store (refused or skipped rows).
-    A store's rows all go to one part, in the file's order.
+    those whose event belongs to one of its stores, and, for part 0, the rows
+    that have no store (refused or skipped rows). A store's rows all go to one
+    part, in the file's order. ``dealt`` gives stores their part in advance (the
+    import's ``part_stores``: ``app.imports.parts.deal_stores`` balances the
+    parts by the stores' sizes); any other store is dealt in the order the file
+    first names it, round the parts, which every part reading the same file
+    from its first row does alike.
+
+    Call :meth:`owns` for every row of the file, in order, skipped ones included.
     """
 
-    index: int
-    count: int
+    __slots__ = ("_dealt", "_extra", "count", "index")
+
+    def __init__(self, index: int, count: int, dealt: Mapping[str, int] | None = None) -> None:
+        if not 0 <= index < count:
+            raise ValueError(f"part {index} of {count}")
+        self.index = index
+        self.count = count
+        self._dealt: dict[str, int] = {s: p % count for s, p in (dealt or {}).items()}
+        self._extra = 0
+
+    def __repr__(self) -> str:
+        return f"Part({self.index}, {self.count})"
 
     def owns(self, result: RowResult) -> bool:
         store_id = result.events[0].get("store_id") if result.events else None
         if not isinstance(store_id, str):
             return self.index == 0
-        return zlib.crc32(store_id.encode("utf-8", "surrogatepass")) % self.count == self.index
+        part = self._dealt.get(store_id)
+        if part is None:
+            part = self._dealt[store_id] = self._extra % self.count
+            self._extra += 1
+        return part == self.index
 
 
 @dataclass(slots=True)
@@ -436,10 +454,11 @@ def _chunks(
         )
 
     for result in reader:
+        owned = part is None or part.owns(result)  # every row, to deal the stores alike
         if result.row <= skip_to_row:
             continue
         last_row = result.row
-        if part is not None and not part.owns(result):
+        if not owned:
             continue
         rows_read += 1
         if result.skip is not None:

@@ -2,8 +2,10 @@
 
 Each part owns the rows of its stores and commits on its own; `part_rows` keeps
 each part's last committed row and how far it has read, so a rerun of a
-cut-short import resumes every part where it stopped. NULL for an import of
-one part (every import before this revision).
+cut-short import resumes every part where it stopped; `part_stores` the
+stores dealt to each part before it began (by their sizes in the file), so a
+rerun deals them alike. NULL for an import of one part (every import before
+this revision).
 
 Revision ID: 0011
 Revises: 0010
@@ -26,8 +28,10 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     with op.batch_alter_table("imports") as batch:
         batch.add_column(sa.Column("part_rows", sa.JSON(), nullable=True))
+        batch.add_column(sa.Column("part_stores", sa.JSON(), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("imports") as batch:
+        batch.drop_column("part_stores")
         batch.drop_column("part_rows")

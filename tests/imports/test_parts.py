@@ -38,14 +38,43 @@ def _owned(part: Part, store_id: Any) -> bool:
 
 
 def test_each_store_belongs_to_exactly_one_part_and_storeless_rows_to_part_0() -> None:
+    rng = random.Random(5)
+    names = [*STORES, "s1", "店铺-1", "x" * 64]
+    rows: list[Any] = [rng.choice([*names, None, 17, ...]) for _ in range(500)]
     for count in (2, 3, 5):
         split = [Part(k, count) for k in range(count)]
-        for store in [*STORES, "s1", "店铺-1", "x" * 64]:
-            assert sum(_owned(p, store) for p in split) == 1, (store, count)
+        owners: dict[Any, set[int]] = {}
+        for store in rows:  # every part reads every row, in the file's order
+            owning = {p.index for p in split if _owned(p, store)}
+            assert len(owning) == 1, (store, count)
+            owners.setdefault(store, set()).update(owning)
         for storeless in (None, 17, ...):  # no store id, not a string, no event at all
-            assert [_owned(p, storeless) for p in split] == [True] + [False] * (count - 1)
-    # The tests' stores land in both parts of two (else these tests would prove little).
-    assert {_owned(Part(1, 2), s) for s in STORES} == {True, False}
+            assert owners[storeless] == {0}
+        # A store keeps its part; stores are dealt round the parts as first named.
+        assert all(len(parts) == 1 for parts in owners.values())
+        first_named = list(dict.fromkeys(s for s in rows if isinstance(s, str)))
+        assert [owners[s] for s in first_named] == [{i % count} for i in range(len(first_named))]
+
+
+def test_stores_are_dealt_to_balance_the_parts_by_their_events(tmp_path: Path) -> None:
+    sizes = {"big": 90, "mid-1": 50, "mid-2": 40, "small-1": 10, "small-2": 10}
+    lines = [
+        orjson.dumps({"store_id": s, "event_id": f"{s}-{i}"})
+        for s, n in sizes.items()
+        for i in range(n)
+    ]
+    random.Random(2).shuffle(lines)
+    lines.append(b'{"store_id": "esc\\u0061ped", "event_id": "x"}')  # the scan does not read it
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    dealt = parts.deal_stores(path, "events-jsonl", 2)
+    assert dealt == {"big": 0, "mid-1": 1, "mid-2": 1, "small-1": 0, "small-2": 1}  # 100 / 100
+    assert parts.deal_stores(path, "events-csv", 2) == {}
+    assert parts.deal_stores(path, "events-jsonl", 1) == {}
+    # A dealt store keeps its part; one the scan missed is dealt as first named.
+    split = [Part(k, 2, dealt) for k in range(2)]
+    for store, owner in [("small-2", 1), ("escaped", 0), ("new-1", 1), ("big", 0), ("new-2", 0)]:
+        assert [_owned(p, store) for p in split] == [owner == 0, owner == 1], store
 
 
 def _reader(fmt: str) -> Any:
@@ -246,7 +275,8 @@ async def test_a_part_that_fails_fails_the_import_and_a_rerun_finishes_every_par
         await _import(app_settings, path, jobs=2)
     failed = (await client.get("/v1/imports")).json()["items"][0]
     assert failed["status"] == "failed" and "part 1" in failed["failure"]
-    own = [e for e in events if Part(0, 2).owns(RowResult(row=1, events=[e]))]
+    part_0 = Part(0, 2, parts.deal_stores(path, "events-jsonl", 2))
+    own = [e for e in events if part_0.owns(RowResult(row=1, events=[e]))]
     assert 0 < len(own) < len(events)
     assert failed["events"]["accepted"] == len(own)
 
@@ -281,8 +311,9 @@ async def test_an_interrupted_part_resumes_from_its_own_last_commit(
     _ctx, reader = await service.prepare(db, app_settings, request)
     record, _skip = await service.start(db, request, reader, clock, service.file_digest(path))
     assert record is not None
+    dealt = parts.deal_stores(path, "events-jsonl", 2)
     async with db.transaction() as session:
-        await repository.begin_parts(session, record.id, 2)
+        await repository.begin_parts(session, record.id, 2, dealt)
 
     # Part 1 alone, cut after its second transaction of 150 events (a Ctrl-C).
     monkeypatch.setattr(service, "TRANSACTION_EVENTS", 150)
@@ -297,7 +328,9 @@ async def test_an_interrupted_part_resumes_from_its_own_last_commit(
 
     monkeypatch.setattr(service, "_commit", crash_after_two)
     with pytest.raises(KeyboardInterrupt):
-        await service.run_import(db, app_settings, clock, request, reader, record, part=Part(1, 2))
+        await service.run_import(
+            db, app_settings, clock, request, reader, record, part=Part(1, 2, dealt)
+        )
     monkeypatch.setattr(service, "_commit", real_commit)
     async with db.transaction() as session:
         await repository.finish(
