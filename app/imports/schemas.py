@@ -140,6 +140,7 @@ IMPORT_EXAMPLE: dict[str, object] = {
     "progress": {"done": 5120, "total": 5120, "unit": "rows", "fraction": 1.0},
     "rows_read": 5120,
     "rows_committed": 5120,
+    "parts": 1,
     "events": {
         "accepted": 8790,
         "duplicate": 0,
