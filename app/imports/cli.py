@@ -85,29 +85,19 @@ async def import_files(
                 parts = parts_for(settings, request, reader, record, jobs)
                 if parts > 1:
                     console.print(f"{parts} parts, one process each, by store", highlight=False)
+                on_error = errors_file.write if errors_file else None
                 with ProgressView(console, path.name) as view:
                     if parts > 1 and record is not None:
                         summary = await run_in_parts(
-                            db,
-                            settings,
-                            clock,
-                            request,
-                            reader,
-                            record,
-                            parts,
-                            on_error=errors_file.write if errors_file else None,
+                            *(db, settings, clock, request, reader, record, parts),
+                            on_error=on_error,
                             on_progress=view.update,
                         )
                     else:
                         summary = await run_import(
-                            db,
-                            settings,
-                            clock,
-                            request,
-                            reader,
-                            record,
+                            *(db, settings, clock, request, reader, record),
                             skip_to_row=skip_to,
-                            on_error=errors_file.write if errors_file else None,
+                            on_error=on_error,
                             on_progress=view.update,
                         )
                 title = f"{path.name} ({format_name})" + (" — dry run" if dry_run else "")

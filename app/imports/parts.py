@@ -113,6 +113,10 @@ def parts_for(
 
 _STORE_ID_BYTES = re.compile(rb'"store_id"\s*:\s*"([A-Za-z0-9._:-]{1,64})"')
 SCAN_BLOCK = 1 << 22
+MAX_DEALT_STORES = 10_000
+"""Stores dealt by size (the largest); the deal is stored with the import, so a file
+naming a million stores does not put a million keys into one row. The rest are
+dealt as the file first names them."""
 
 
 def deal_stores(path: Path, format: ImportFormat, parts: int) -> dict[str, int]:
@@ -136,7 +140,8 @@ def deal_stores(path: Path, format: ImportFormat, parts: int) -> dict[str, int]:
             counts.update(_STORE_ID_BYTES.findall(block))
     loads = [0] * parts
     dealt: dict[str, int] = {}
-    for store, count in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+    largest = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:MAX_DEALT_STORES]
+    for store, count in largest:
         lightest = min(range(parts), key=lambda k: (loads[k], k))
         dealt[store.decode("ascii")] = lightest
         loads[lightest] += count

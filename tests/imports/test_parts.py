@@ -56,7 +56,9 @@ def test_each_store_belongs_to_exactly_one_part_and_storeless_rows_to_part_0() -
         assert [owners[s] for s in first_named] == [{i % count} for i in range(len(first_named))]
 
 
-def test_stores_are_dealt_to_balance_the_parts_by_their_events(tmp_path: Path) -> None:
+def test_stores_are_dealt_to_balance_the_parts_by_their_events(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     sizes = {"big": 90, "mid-1": 50, "mid-2": 40, "small-1": 10, "small-2": 10}
     lines = [
         orjson.dumps({"store_id": s, "event_id": f"{s}-{i}"})
@@ -70,6 +72,9 @@ def test_stores_are_dealt_to_balance_the_parts_by_their_events(tmp_path: Path) -
     dealt = parts.deal_stores(path, "events-jsonl", 2)
     assert dealt == {"big": 0, "mid-1": 1, "mid-2": 1, "small-1": 0, "small-2": 1}  # 100 / 100
     assert parts.deal_stores(path, "events-csv", 2) == {}
+    monkeypatch.setattr(parts, "MAX_DEALT_STORES", 2)  # only the largest are kept in the deal
+    assert parts.deal_stores(path, "events-jsonl", 2) == {"big": 0, "mid-1": 1}
+    monkeypatch.undo()
     assert parts.deal_stores(path, "events-jsonl", 1) == {}
     # A dealt store keeps its part; one the scan missed is dealt as first named.
     split = [Part(k, 2, dealt) for k in range(2)]
