@@ -51,7 +51,7 @@ from app.imports.formats import (
 from app.imports.models import Import
 from app.imports.reading import Progress
 from app.ingest import road
-from app.ops import metrics
+from app.ops import collector, metrics
 from app.stores.repository import load_context
 from app.stores.rules import StoreContext, zone
 
@@ -312,54 +312,56 @@ async def run_import(
         if on_error is not None:
             on_error(error)
 
-    try:
-        while True:
-            item = await asyncio.to_thread(chunks.get)
-            if item is _END:
-                break
-            if isinstance(item, BaseException):
-                raise item
-            chunk: _Chunk = item
-            del item
-            if request.dry_run:
-                await _check(db, chunk, summary, report)
-            else:
-                enqueued = await _commit(
-                    db, settings, clock, chunk, summary, record, report, kept_errors, part
-                )
-                if enqueued and on_deliveries is not None:
-                    on_deliveries()
-            summary.progress = chunk.progress
-            del chunk  # nothing may keep a committed chunk: the reader builds the next now
-            permits.release()
-            if on_progress is not None:
-                on_progress(summary)
-        summary.status = "succeeded"
-        if record is not None and part is None:
-            await _finish(db, clock, record, summary, "succeeded", None)
-        return summary
-    except BaseException as exc:
-        stop.set()
-        status = (
-            "interrupted"
-            if isinstance(exc, asyncio.CancelledError | KeyboardInterrupt)
-            else "failed"
-        )
-        summary.status = status
-        if record is not None and part is None:
-            with contextlib.suppress(Exception):
-                await asyncio.shield(
-                    _finish(db, clock, record, summary, status, _failure_text(exc))
-                )
-        raise
-    finally:
-        stop.set()
-        _drain(chunks)
-        producer.join(timeout=5)
-        _drain(chunks)
-        with contextlib.suppress(queue.Full):
-            chunks.put_nowait(_END)  # releases a reader of the queue still waiting
-        reader.close()
+    with collector.paused():  # collected between chunks instead (app.ops.collector)
+        try:
+            while True:
+                item = await asyncio.to_thread(chunks.get)
+                if item is _END:
+                    break
+                if isinstance(item, BaseException):
+                    raise item
+                chunk: _Chunk = item
+                del item
+                if request.dry_run:
+                    await _check(db, chunk, summary, report)
+                else:
+                    enqueued = await _commit(
+                        db, settings, clock, chunk, summary, record, report, kept_errors, part
+                    )
+                    if enqueued and on_deliveries is not None:
+                        on_deliveries()
+                summary.progress = chunk.progress
+                del chunk  # nothing may keep a committed chunk: the reader builds the next now
+                collector.collect()  # automatic collection is paused for the import
+                permits.release()
+                if on_progress is not None:
+                    on_progress(summary)
+            summary.status = "succeeded"
+            if record is not None and part is None:
+                await _finish(db, clock, record, summary, "succeeded", None)
+            return summary
+        except BaseException as exc:
+            stop.set()
+            status = (
+                "interrupted"
+                if isinstance(exc, asyncio.CancelledError | KeyboardInterrupt)
+                else "failed"
+            )
+            summary.status = status
+            if record is not None and part is None:
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(
+                        _finish(db, clock, record, summary, status, _failure_text(exc))
+                    )
+            raise
+        finally:
+            stop.set()
+            _drain(chunks)
+            producer.join(timeout=5)
+            _drain(chunks)
+            with contextlib.suppress(queue.Full):
+                chunks.put_nowait(_END)  # releases a reader of the queue still waiting
+            reader.close()
 
 
 def _failure_text(exc: BaseException) -> str:

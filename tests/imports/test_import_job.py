@@ -432,3 +432,45 @@ async def test_a_first_import_leaves_the_planner_statistics_of_its_tables_curren
         # current statistics: a write of the same size does not analyze again; a far larger one does
         assert await refresh_statistics_after_bulk(session, ["orders"], stored) == []
         assert await refresh_statistics_after_bulk(session, ["orders"], stored * 3) == ["orders"]
+
+
+async def test_the_road_runs_with_automatic_collection_paused_and_collects_between_chunks(
+    client: httpx.AsyncClient,
+    app_settings: Settings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import gc
+
+    from app.ingest import road
+    from app.ops import collector
+
+    seen: list[bool] = []
+    collections: list[int] = []
+    real_ingest, real_collect = road.ingest, collector.collect
+
+    async def watched_ingest(*args: Any, **kwargs: Any) -> Any:
+        seen.append(gc.isenabled())
+        return await real_ingest(*args, **kwargs)
+
+    def counted_collect() -> int:
+        collections.append(len(seen))
+        return real_collect()
+
+    monkeypatch.setattr(road, "ingest", watched_ingest)
+    monkeypatch.setattr(collector, "collect", counted_collect)
+    monkeypatch.setattr(service, "TRANSACTION_EVENTS", 40)
+    events = [paid(f"o{i}", event_id=f"gc-{i}") for i in range(100)]
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(b"\n".join(orjson.dumps(e) for e in events))
+    was = gc.isenabled()
+    gc.enable()
+    try:
+        assert await _import(app_settings, path, store_id=None) == 0
+        assert gc.isenabled()  # the pause ended with the import
+    finally:
+        if not was:
+            gc.disable()
+    assert seen == [False, False, False]  # three chunks of 40, 40 and 20 events
+    assert collections == [1, 2, 3]  # one collection after each committed chunk
+    assert (await client.get("/v1/stores/s1/metrics")).json()["orders"] == 100
