@@ -42,6 +42,15 @@ class Settings(BaseSettings):
     sync_interval_seconds: float = Field(default=60.0, gt=0)
     sync_lease_seconds: int = Field(default=120, ge=10)
     sync_windows_per_run: int = Field(default=200, ge=1, le=100_000)
+    pdd_messages: bool = Field(
+        default=False,
+        description="Listen to the platform's message push: a pushed change syncs its store "
+        "at once (the app must subscribe to the messages on the open platform).",
+    )
+    pdd_message_url: str = Field(
+        default="wss://message-api.pinduoduo.com",
+        description="The platform's message service (ws:// only for a loopback fake).",
+    )
     max_body_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
     max_future_skew_seconds: int = Field(default=300, ge=0)
     max_import_bytes: int = Field(
@@ -105,6 +114,13 @@ class Settings(BaseSettings):
         if value and not value.startswith(("sqlite", "postgresql", "postgres://")):
             raise ValueError("database_url must start with sqlite:// or postgresql://")
         return value
+
+    @field_validator("pdd_message_url")
+    @classmethod
+    def _websocket_scheme(cls, value: str) -> str:
+        if not value.startswith(("wss://", "ws://")):
+            raise ValueError("pdd_message_url must start with wss:// (or ws://)")
+        return value.rstrip("/")
 
     @model_validator(mode="after")
     def _embedded_database_in_data_dir(self) -> Settings:

@@ -28,6 +28,12 @@ ConnectionIdPath = Annotated[
 
 
 def _wake(request: Request) -> None:
+    """A connection was created or edited: this process's worker syncs it and listens for
+    its app now (other replicas' workers find it within their idle poll)."""
+    worker = getattr(request.app.state, "worker", None)
+    if worker is not None:
+        worker.connections_changed()
+        return
     syncer = getattr(request.app.state, "syncer", None)
     if syncer is not None:
         syncer.wake()

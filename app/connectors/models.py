@@ -25,6 +25,10 @@ class Connection(Base):
     # The store's refresh_token, if given: renews an expired access_token (10019).
     refresh_token_encrypted: Mapped[str | None] = mapped_column(Text)
     token_refreshed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The store's mall id (店铺ID) at the platform: its pushed messages wake this sync.
+    mall_id: Mapped[str | None] = mapped_column(String(32))
+    # When a pushed message last asked for a sync (app.connectors.pdd.messages).
+    poked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # backfilling → live; failing (the platform refused the credentials); disabled (paused).
     status: Mapped[str] = mapped_column(String(16))
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)

@@ -1,11 +1,11 @@
-"""Connection rows: find, page, claim due ones for a sync (a lease), release."""
+"""Connection rows: find, page, claim due ones for a sync (a lease), release, poke."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, case, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.connectors.models import Connection
@@ -88,3 +88,46 @@ async def next_due(session: AsyncSession) -> datetime | None:
         .order_by(Connection.next_sync_at)
         .limit(1)
     )
+
+
+def _listenable() -> Any:
+    return and_(Connection.enabled.is_(True), Connection.status.in_(SYNCING))
+
+
+async def apps_to_listen(session: AsyncSession) -> list[str]:
+    """The apps (``client_id``) with a connection being synced: one message socket each."""
+    rows = await session.scalars(
+        select(Connection.client_id).where(_listenable()).distinct().order_by(Connection.client_id)
+    )
+    return list(rows)
+
+
+async def app_secret(session: AsyncSession, client_id: str) -> str | None:
+    """The app's encrypted secret, from its most recently updated connection being synced."""
+    return await session.scalar(
+        select(Connection.client_secret_encrypted)
+        .where(_listenable(), Connection.client_id == client_id)
+        .order_by(Connection.updated_at.desc(), Connection.id.desc())
+        .limit(1)
+    )
+
+
+async def poke(session: AsyncSession, client_id: str, mall_id: str, now: datetime) -> int:
+    """A pushed message of ``mall_id``: its app's connections of that mall (or of no
+    known mall) are due now and remember the poke. Connections backing off after a
+    failure keep their wait. Returns how many were poked."""
+    result = await session.execute(
+        update(Connection)
+        .where(
+            _listenable(),
+            Connection.client_id == client_id,
+            Connection.consecutive_failures == 0,
+            or_(Connection.mall_id.is_(None), Connection.mall_id == mall_id),
+        )
+        .values(
+            poked_at=now,
+            next_sync_at=case((Connection.next_sync_at > now, now), else_=Connection.next_sync_at),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -11,6 +11,7 @@ from app.api.params import Flag, Instant
 from app.connectors.models import Connection
 
 NoNulText = Annotated[str, StringConstraints(min_length=1, max_length=500, pattern=r"^[^\x00]+$")]
+MallId = Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]{0,19}$")]
 
 
 class ConnectionIn(BaseModel):
@@ -51,6 +52,12 @@ class ConnectionIn(BaseModel):
         default=None,
         description="Backfill from here (default: the policy's window + 15 days ago)",
     )
+    mall_id: MallId | None = Field(
+        default=None,
+        description="The store's mall id (店铺ID) at the platform. With message push on, "
+        "a pushed change of this mall syncs the store at once; without it, every pushed "
+        "message of the app wakes this connection",
+    )
 
 
 class ConnectionPatch(BaseModel):
@@ -68,6 +75,9 @@ class ConnectionPatch(BaseModel):
     client_secret: NoNulText | None = None
     access_token: NoNulText | None = None
     refresh_token: NoNulText | None = None
+    mall_id: MallId | None = Field(
+        default=None, description="The store's mall id (店铺ID); null forgets it"
+    )
 
 
 class ConnectionError(BaseModel):
@@ -89,6 +99,7 @@ class ConnectionOut(BaseModel):
     platform: str
     store_id: str
     client_id: str
+    mall_id: str | None = Field(description="The store's mall id at the platform, if given")
     status: str = Field(description="backfilling, live, failing or disabled")
     enabled: bool
     sync_from: datetime
@@ -117,6 +128,7 @@ class ConnectionOut(BaseModel):
             platform=record.platform,
             store_id=record.store_id,
             client_id=record.client_id,
+            mall_id=record.mall_id,
             status=record.status,
             enabled=record.enabled,
             sync_from=record.sync_from,
@@ -151,6 +163,7 @@ CONNECTION_EXAMPLE: dict[str, object] = {
     "platform": "pdd",
     "store_id": "s1",
     "client_id": "8a1b2c3d4e5f",
+    "mall_id": "171504183",
     "status": "live",
     "enabled": True,
     "sync_from": "2026-09-30T16:00:00Z",

@@ -69,6 +69,7 @@ async def create_connection(
         client_secret_encrypted=box.encrypt(body.client_secret),
         access_token_encrypted=box.encrypt(body.access_token),
         refresh_token_encrypted=box.encrypt(body.refresh_token) if body.refresh_token else None,
+        mall_id=body.mall_id,
         status="backfilling",
         enabled=True,
         sync_from=sync_from.replace(microsecond=0),
@@ -111,6 +112,8 @@ async def patch_connection(
             record.access_token_encrypted = box.encrypt(fields["access_token"])
         if fields.get("refresh_token") is not None:
             record.refresh_token_encrypted = box.encrypt(fields["refresh_token"])
+    if "mall_id" in fields:  # null forgets it
+        record.mall_id = fields["mall_id"]
     enabled = fields.get("enabled")
     if enabled is not None:
         record.enabled = enabled

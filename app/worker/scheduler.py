@@ -18,6 +18,7 @@ from prometheus_client import start_http_server
 
 from app.clock import Clock, SystemClock
 from app.config import Settings
+from app.connectors.pdd.push import MessageListener
 from app.connectors.pdd.sync import Syncer
 from app.db.engine import Database, check_pooling, create_engine
 from app.ops.logs import configure_logging
@@ -38,8 +39,10 @@ class Worker:
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         self.relay = Relay(db, settings, clock)
         self.syncer = Syncer(db, settings, clock, on_deliveries=self.relay.wake)
+        self.listener = MessageListener(db, settings, clock, on_poke=self.syncer.wake)
         self._relay_task: asyncio.Task[None] | None = None
         self._sync_task: asyncio.Task[None] | None = None
+        self._listener_task: asyncio.Task[None] | None = None
 
     async def _time_based(self) -> None:
         try:
@@ -81,12 +84,26 @@ class Worker:
         self.scheduler.start()
         self._relay_task = asyncio.create_task(self.relay.run_forever(), name="webhook-relay")
         self._sync_task = asyncio.create_task(self.syncer.run_forever(), name="connector-sync")
+        if self.settings.pdd_messages:
+            self._listener_task = asyncio.create_task(
+                self.listener.run_forever(), name="pdd-message-push"
+            )
 
     def wake_relay(self) -> None:
         self.relay.wake()
 
+    def connections_changed(self) -> None:
+        """A connection was created or edited: sync it now, listen for its app."""
+        self.syncer.wake()
+        self.listener.wake()
+
     async def stop(self) -> None:
         self.scheduler.shutdown(wait=False)
+        await self.listener.close()
+        if self._listener_task is not None:
+            self._listener_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener_task
         await self.syncer.close()
         if self._sync_task is not None:
             self._sync_task.cancel()

@@ -8,9 +8,7 @@ backoff) advance it instead of sleeping.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -25,63 +23,14 @@ from app.main import create_app
 from app.webhooks.relay import Relay
 from tests import oracle
 from tests.conftest import ADMIN_KEY, NOW
-from tests.fakes.pdd_gateway import FakePddGateway, FakeStore, running_fake_gateway
+from tests.connectors.conftest import SECRET, TOKEN
+from tests.fakes.pdd_gateway import FakePddGateway, FakeStore
 from tests.fakes.receiver import running_receiver
-
-SECRET = "app-secret-of-the-fake-0123456789"
-TOKEN = "store-token-abcdef0123456789"
 
 
 def at(days_ago: float, hour: int = 10) -> datetime:
     """A time ``days_ago`` days before the test's now, at ``hour`` o'clock UTC."""
     return (NOW - timedelta(days=days_ago)).replace(hour=hour, minute=0, second=0)
-
-
-@pytest.fixture
-async def fake(clock: FrozenClock) -> AsyncIterator[FakePddGateway]:
-    async with running_fake_gateway(clock) as gateway:
-        gateway.add_app("app-1", SECRET)
-        yield gateway
-
-
-@pytest.fixture
-def connector_settings(app_settings: Settings, fake: FakePddGateway, tmp_path: Path) -> Settings:
-    return app_settings.model_copy(
-        update={
-            "pdd_gateway_url": fake.url,
-            "pdd_calls_per_minute": 100_000,
-            "data_dir": tmp_path / "data",
-        }
-    )
-
-
-@pytest.fixture
-async def connector_app(connector_settings: Settings, clock: FrozenClock) -> AsyncIterator[FastAPI]:
-    application = create_app(connector_settings, clock=clock)
-    async with application.router.lifespan_context(application):
-        yield application
-
-
-@pytest.fixture
-async def api(connector_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=connector_app),
-        base_url="http://test",
-        headers={"Authorization": f"Bearer {ADMIN_KEY}"},
-    ) as client:
-        yield client
-
-
-@pytest.fixture
-async def syncer(
-    connector_app: FastAPI, connector_settings: Settings, clock: FrozenClock
-) -> AsyncIterator[Syncer]:
-    async def advance(seconds: float) -> None:
-        clock.advance(timedelta(seconds=seconds))
-
-    running = Syncer(connector_app.state.db, connector_settings, clock, sleep=advance)
-    yield running
-    await running.close()
 
 
 def _world(store: FakeStore) -> list[dict[str, Any]]:

@@ -128,6 +128,7 @@ class Syncer:
         self._wake = asyncio.Event()
         self._stopping = False
         self._running: set[asyncio.Task[None]] = set()
+        self._started: dict[int, datetime] = {}  # when each running sync began (pokes)
 
     def wake(self) -> None:
         """Look for due connections now (one was just created or re-authorised)."""
@@ -200,6 +201,7 @@ class Syncer:
 
     async def sync(self, connection_id: int) -> None:
         """Sync one leased connection as far as it goes; never raises."""
+        self._started[connection_id] = self.clock.now()
         try:
             gateway, record = await self._open(connection_id)
         except SecretUnreadable as exc:
@@ -236,6 +238,7 @@ class Syncer:
                 )
                 await self._finish(connection_id, error=_sync_error(exc), gateway=gateway)
             except asyncio.CancelledError:
+                self._started.pop(connection_id, None)
                 with contextlib.suppress(Exception):
                     await asyncio.shield(self._release(connection_id))
                 raise
@@ -418,6 +421,7 @@ class Syncer:
     ) -> None:
         """Record how the sync ended, schedule the next one, release the lease."""
         now = self.clock.now()
+        started = self._started.pop(connection_id, None)
         interval = timedelta(seconds=self.settings.sync_interval_seconds)
         notified = 0
         async with self.db.transaction() as session:
@@ -438,7 +442,13 @@ class Syncer:
                 )
                 record.next_sync_at = now + max(delay, interval / 4)
             else:
-                record.next_sync_at = now if again_now else now + interval
+                # A change pushed after this sync began may have missed its reads: again now.
+                poked = (
+                    record.poked_at is not None
+                    and started is not None
+                    and record.poked_at > started
+                )
+                record.next_sync_at = now if again_now or poked else now + interval
             record.lease_owner = None
             record.lease_expires_at = None
             record.updated_at = now

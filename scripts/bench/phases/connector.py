@@ -21,7 +21,14 @@ the platform's rate; ``unthrottled``: 100,000, never reached):
 4. (first rate only, ``--connector-steady-seconds`` > 0) the steady state at
    ``--connector-interval`` (default 60, the app's default), with a trickle of
    new orders at the fake's pace (``orders_per_day`` per store): the worker's
-   CPU per live connection, as a share of a core.
+   CPU per live connection, as a share of a core;
+5. (first rate only) freshness with the message push on (the worker runs with
+   ``REFUNDWATCH_PDD_MESSAGES=true`` against the loopback fake message service of
+   ``tests/fakes/pdd_messages.py``): a quality refund appears at the fake on an
+   order without one, its ``pdd_refund_RefundCreated`` is pushed two seconds
+   later (the platform pushes after the change), and ``/v1/stores/{id}/metrics``
+   is polled until the store's count moves — seconds from the change, per
+   trial; then one trial with no push (the next interval sync).
 
 The bench process's own cores in these runs are the fake gateway's.
 """
@@ -65,6 +72,7 @@ class ConnectorBackfill(Phase):
         use_tests()
         from app.clock import SystemClock
         from tests.fakes.pdd_gateway import FakePddGateway, populate
+        from tests.fakes.pdd_messages import FakeMessageService
 
         args = bench.args
         fake = FakePddGateway(SystemClock())
@@ -76,7 +84,7 @@ class ConnectorBackfill(Phase):
             client_id, secret = f"bench-app-{i}", secrets.token_hex(16)
             fake.add_app(client_id, secret)
             token = secrets.token_hex(16)
-            store = fake.add_store(token, client_id=client_id)
+            store = fake.add_store(token, client_id=client_id, mall_id=str(900_000 + i))
             orders, after_sales = populate(
                 store,
                 until=until,
@@ -92,6 +100,7 @@ class ConnectorBackfill(Phase):
                     "client_id": client_id,
                     "client_secret": secret,
                     "access_token": token,
+                    "mall_id": store.mall_id,
                     "fake": store,
                 }
             )
@@ -112,12 +121,19 @@ class ConnectorBackfill(Phase):
             f"{world['after_sales']:,} after-sales in {out['populate_seconds']} s; "
             f"≥ {out['expected_calls']:,} calls to backfill"
         )
+        pushes = FakeMessageService(SystemClock())
+        for s in stores:
+            pushes.add_app(s["client_id"], s["client_secret"])
         await fake.start()
+        await pushes.start()
         try:
             for n, rate in enumerate(args.connector_rates):
                 steady = n == 0 and args.connector_steady_seconds > 0
-                out["runs"][rate] = await self._one_rate(bench, fake, stores, until, rate, steady)
+                out["runs"][rate] = await self._one_rate(
+                    bench, fake, pushes if n == 0 else None, stores, until, rate, steady
+                )
         finally:
+            await pushes.stop()
             await fake.stop()
         bench.result["connector"] = out
 
@@ -125,6 +141,7 @@ class ConnectorBackfill(Phase):
         self,
         bench: Bench,
         fake: Any,
+        pushes: Any,
         stores: list[dict[str, Any]],
         until: datetime,
         rate: str,
@@ -137,6 +154,9 @@ class ConnectorBackfill(Phase):
             "REFUNDWATCH_PDD_CALLS_PER_MINUTE": str(RATES[rate]),
             "REFUNDWATCH_SYNC_INTERVAL_SECONDS": str(args.connector_interval),
         }
+        if pushes is not None:
+            env["REFUNDWATCH_PDD_MESSAGES"] = "true"
+            env["REFUNDWATCH_PDD_MESSAGE_URL"] = pushes.url
         url = await bench.fresh_database(f"rw_bench_conn_{rate}")
         result: dict[str, Any] = {"calls_per_minute_setting": RATES[rate]}
         try:
@@ -153,6 +173,8 @@ class ConnectorBackfill(Phase):
                     result["rate_bound"] = rate_bound(result, RATES[rate], len(stores))
                     if steady:
                         result["steady"] = await self._steady(bench, fake, api, worker, stores)
+                    if pushes is not None and result.get("all_live"):
+                        result["push"] = await _push_freshness(bench, api, pushes, stores)
                 finally:
                     worker.stop()
                     bench.result.setdefault("server_logs_extra", {})[worker.name] = _scan(worker)
@@ -178,7 +200,10 @@ class ConnectorBackfill(Phase):
         live_at: dict[str, float] = {}
         async with httpx.AsyncClient(base_url=api.base, headers=bench.headers, timeout=30) as c:
             for s in stores:
-                body = {k: s[k] for k in ("store_id", "client_id", "client_secret", "access_token")}
+                body = {
+                    k: s[k]
+                    for k in ("store_id", "client_id", "client_secret", "access_token", "mall_id")
+                }
                 r = await c.post(
                     "/v1/connections",
                     json={"platform": "pdd", "sync_from": sync_from.isoformat(), **body},
@@ -321,6 +346,61 @@ class ConnectorBackfill(Phase):
             f"{out['calls_per_connection_per_minute']} calls/connection/min"
         )
         return out
+
+
+PUSH_TRIALS = 5
+PUSH_DELAY_SECONDS = 2.0  # the push follows the change by this much
+FRESHNESS_LIMIT_SECONDS = 150.0
+
+
+async def _push_freshness(
+    bench: Bench, api: Target, pushes: Any, stores: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """Seconds from a change at the fake to the store's figures, pushed and not."""
+    async with httpx.AsyncClient(base_url=api.base, headers=bench.headers, timeout=30) as c:
+        for s in stores:
+            await pushes.wait_listening(s["client_id"], within=30.0)
+        pushed = [
+            await _one_change(c, pushes, stores[i % len(stores)], 9_900_000 + i, push=True)
+            for i in range(PUSH_TRIALS)
+        ]
+        unpushed = await _one_change(c, pushes, stores[0], 9_999_999, push=False)
+    out = {
+        "trials": PUSH_TRIALS,
+        "push_delay_seconds": PUSH_DELAY_SECONDS,
+        "seconds_from_change_pushed": pushed,
+        "seconds_from_change_not_pushed": unpushed,
+        "median_pushed": sorted(pushed)[len(pushed) // 2],
+        "acks": len(pushes.acks),
+    }
+    log(
+        f"  push: a change reaches the figures {out['median_pushed']} s after it happens "
+        f"(median of {PUSH_TRIALS}: {pushed}), pushed {PUSH_DELAY_SECONDS:.0f} s after; "
+        f"{unpushed} s with no push"
+    )
+    return out
+
+
+async def _one_change(
+    c: httpx.AsyncClient, pushes: Any, s: dict[str, Any], refund_id: int, *, push: bool
+) -> float:
+    store = s["fake"]
+    refunded = {r["order_sn"] for r in store.refunds.records.values()}
+    order_sn = next(sn for sn in reversed(list(store.orders.records)) if sn not in refunded)
+    path = f"/v1/stores/{s['store_id']}/metrics"
+    before = (await c.get(path)).json()["quality_refunds"]
+    changed = time.perf_counter()
+    store.add_refund(refund_id, order_sn, after_sales_status=2, after_sale_reason="质量问题")
+    if push:
+        await asyncio.sleep(PUSH_DELAY_SECONDS)
+        mall = int(s["mall_id"])
+        content = {"mall_id": mall, "refund_id": refund_id, "tid": order_sn, "bill_type": 1}
+        await pushes.push(s["client_id"], "pdd_refund_RefundCreated", mall, content)
+    while time.perf_counter() - changed < FRESHNESS_LIMIT_SECONDS:
+        if (await c.get(path)).json()["quality_refunds"] > before:
+            return round(time.perf_counter() - changed, 2)
+        await asyncio.sleep(0.1)
+    return float("inf")
 
 
 def _profile(bench: Bench, worker: Server, rate: str) -> asyncio.Task[dict[str, Any]] | None:
