@@ -268,6 +268,7 @@ async def run_import(
     on_deliveries: Callable[[], None] | None = None,
     transaction_events: int | None = None,
     part: Part | None = None,
+    pause_collector: bool = True,
 ) -> ImportSummary:
     """Import every row of ``reader``; returns the summary (also stored on ``record``).
 
@@ -280,6 +281,11 @@ async def run_import(
     them alone, each transaction adds its counts to the import's, and the import
     is neither finished nor marked failed here (``app.imports.parts`` does that
     once every part has ended).
+
+    ``pause_collector`` pauses Python's cyclic collector for the run
+    (:mod:`app.ops.collector`): for the import's own process (the CLI and its
+    parts). An upload inside the API process passes False: the pause would hold
+    back collection for every request the process serves meanwhile.
     """
     summary = ImportSummary(import_id=record.id if record else None, format=reader.format)
     if record is not None and skip_to_row and part is None:
@@ -312,7 +318,8 @@ async def run_import(
         if on_error is not None:
             on_error(error)
 
-    with collector.paused():  # collected between chunks instead (app.ops.collector)
+    pause = collector.paused() if pause_collector else contextlib.nullcontext()
+    with pause:  # collected between chunks instead (app.ops.collector)
         try:
             while True:
                 item = await asyncio.to_thread(chunks.get)
@@ -332,7 +339,8 @@ async def run_import(
                         on_deliveries()
                 summary.progress = chunk.progress
                 del chunk  # nothing may keep a committed chunk: the reader builds the next now
-                collector.collect()  # automatic collection is paused for the import
+                if pause_collector:
+                    collector.collect()  # automatic collection is paused for the import
                 permits.release()
                 if on_progress is not None:
                     on_progress(summary)
@@ -700,6 +708,7 @@ class ImportRunner:
                 skip_to_row=skip_to_row,
                 on_deliveries=self._on_deliveries,
                 transaction_events=SERVER_TRANSACTION_EVENTS,
+                pause_collector=False,  # the API process serves requests meanwhile
             )
         except asyncio.CancelledError:
             raise  # shutdown: the import is marked interrupted; its file stays for a rerun

@@ -12,9 +12,11 @@ when the pause began (the modules, the engine, the app: 220,000 objects in the
 CLI, 0.18 s a walk) is frozen out of those collections (``gc.freeze``) and
 handed back to the collector when the pause ends.
 
-Pauses nest and may overlap (uploads run as tasks of the API process): the
-collector is switched back on when the last pause ends, and only if it was on
-before the first.
+Pauses nest and may overlap (several parts' worth of work in one process, a
+test): the collector is switched back on when the last pause ends, and only if
+it was on before the first. Only a process that exists for the bulk job pauses
+it (the import CLI and its parts): an upload inside the API process does not,
+since the pause would hold back collection for every request served meanwhile.
 """
 
 from __future__ import annotations

@@ -52,6 +52,7 @@ class FakeMessageService:
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(7_000_000_001))
     _acked: asyncio.Condition = field(default_factory=asyncio.Condition)
     _joined: asyncio.Condition = field(default_factory=asyncio.Condition)
+    _handshake: asyncio.Event = field(default_factory=asyncio.Event)
 
     def add_app(self, client_id: str, client_secret: str) -> None:
         self.secrets[client_id] = client_secret
@@ -96,6 +97,7 @@ class FakeMessageService:
                 if sign != base64.b64encode(digest.encode()).decode():
                     reason = "bad sign"
         self.handshakes.append(Handshake(request.path, not reason, reason))
+        self._handshake.set()
         if reason:
             return Response(HTTPStatus.UNAUTHORIZED, "Unauthorized", Headers(), reason.encode())
         return None
@@ -126,6 +128,13 @@ class FakeMessageService:
             await asyncio.wait_for(
                 self._joined.wait_for(lambda: bool(self.sockets.get(client_id))), within
             )
+
+    async def wait_refusals(self, count: int, within: float = 10.0) -> None:
+        """Until ``count`` handshakes have been refused."""
+        async with asyncio.timeout(within):
+            while sum(not h.accepted for h in self.handshakes) < count:
+                self._handshake.clear()
+                await self._handshake.wait()
 
     async def push(
         self,

@@ -106,8 +106,9 @@ def decode(frame: str | bytes) -> PushMessage | None:
     """A server frame: a business message, or None for a heartbeat or an ack.
 
     Raises :class:`MalformedMessage` for anything else: too large, not JSON, an
-    unknown command, a message without a type, mall or id, a ``content`` that is
-    not a JSON object, or one naming another mall than its envelope.
+    unknown command, a message without a type, mall or id; and, for the order and
+    after-sale messages (the ones acted on), a ``content`` that is not a JSON
+    object or names another mall than its envelope. Other types carry no content.
     """
     raw = frame.encode() if isinstance(frame, str) else frame
     if len(raw) > MAX_FRAME_BYTES:
@@ -125,12 +126,16 @@ def decode(frame: str | bytes) -> PushMessage | None:
     if not isinstance(kind, str) or not 0 < len(kind) <= 128 or not kind.isascii():
         raise MalformedMessage("a message without its type")
     mall = _positive(body.get("mallID"), "mallID")
-    text = body.get("content")
-    if not isinstance(text, str):
-        raise MalformedMessage("a message whose content is not a string")
-    content = _json_object(text.encode(), "content")
-    if "mall_id" in content and str(content["mall_id"]) != str(mall):
-        raise MalformedMessage("a message whose content names another mall")
+    content: dict[str, Any] = {}
+    if kind.startswith(WAKING_PREFIXES):
+        # Only the messages acted on are read further: any other type is acknowledged
+        # whatever its content (else the platform would send it again forever).
+        text = body.get("content")
+        if not isinstance(text, str):
+            raise MalformedMessage("a message whose content is not a string")
+        content = _json_object(text.encode(), "content")
+        if "mall_id" in content and str(content["mall_id"]) != str(mall):
+            raise MalformedMessage("a message whose content names another mall")
     send_time = data.get("sendTime")
     return PushMessage(
         id=_positive(data.get("id"), "id"),

@@ -150,9 +150,11 @@ class MessageListener:
                 self._apps.pop(client_id).cancel()
                 self._refused.discard(client_id)
         for client_id in sorted(wanted - set(self._apps)):
-            self._apps[client_id] = asyncio.create_task(
+            task = asyncio.create_task(
                 self._listen(client_id), name=f"pdd-messages-{client_id[:16]}"
             )
+            task.add_done_callback(_log_end)
+            self._apps[client_id] = task
 
     async def _listen(self, client_id: str) -> None:
         """Keep the app's connection open: reconnect with backoff, for as long as it is wanted."""
@@ -163,15 +165,16 @@ class MessageListener:
                 return  # no enabled connection of the app any more (or its secret is unreadable)
             path = messages.connection_path(client_id, secret, self._ms())
             del secret
+            heard = [False]  # a frame came: the service took us (the backoff starts over)
             try:
                 async with self._connect(self.settings.pdd_message_url + path) as socket:
                     log.info("message push: listening for app %s", client_id)
-                    failures = 0
-                    self._refused.discard(client_id)
-                    await self._session(client_id, socket)
+                    await self._session(client_id, socket, heard)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # refused, cut, silent: open it again, later
+                if heard[0]:
+                    failures = 0
                 failures += 1
                 self._refused.add(client_id)
                 delay = backoff_delay(
@@ -185,10 +188,13 @@ class MessageListener:
                 )
                 await self._sleep(delay.total_seconds())
 
-    async def _session(self, client_id: str, socket: Socket) -> None:
+    async def _session(self, client_id: str, socket: Socket, heard: list[bool]) -> None:
         beats = asyncio.create_task(self._heartbeats(socket))
         try:
             async for frame in _frames(socket, beats):
+                if not heard[0]:
+                    heard[0] = True
+                    self._refused.discard(client_id)
                 try:
                     message = messages.decode(frame)
                 except messages.MalformedMessage as exc:
@@ -202,8 +208,14 @@ class MessageListener:
                 self.received += 1
         finally:
             beats.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
+            try:
                 await beats
+            except asyncio.CancelledError:
+                current = asyncio.current_task()
+                if current is not None and current.cancelling():
+                    raise  # this task itself is being cancelled: never swallow that
+            except Exception:
+                pass  # the heartbeats' own failure; the session's is on its way
 
     async def _heartbeats(self, socket: Socket) -> None:
         while True:
@@ -239,6 +251,12 @@ class MessageListener:
 
     def _ms(self) -> int:
         return int(self.clock.now().timestamp() * 1000)
+
+
+def _log_end(task: asyncio.Task[None]) -> None:
+    """A listener that ended by an error (the database, say): said; the next rescan restarts it."""
+    if not task.cancelled() and task.exception() is not None:
+        log.error("message push: %s stopped", task.get_name(), exc_info=task.exception())
 
 
 async def _frames(socket: Socket, beats: asyncio.Task[None]) -> AsyncIterator[str | bytes]:
