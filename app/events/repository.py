@@ -8,11 +8,11 @@ key costs more than running it).
 from __future__ import annotations
 
 import operator
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Container, Iterable, Sequence
 from dataclasses import fields
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select, union
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -33,6 +33,8 @@ from app.db.dialect import (
 from app.events.fold import Contribution, OrderState, RefundState
 from app.events.models import Event, OrderRecord, RefundRecord
 from app.events.validation import Candidate
+
+_T = TypeVar("_T")
 
 Key = tuple[str, str]  # (store_id, refund_id or order_id)
 
@@ -286,16 +288,24 @@ async def load_orders(
     return orders, contributions
 
 
-async def save_refunds(session: AsyncSession, states: Sequence[RefundState]) -> None:
+async def save_refunds(
+    session: AsyncSession, states: Sequence[RefundState], *, stored: Container[Key] | None = None
+) -> None:
+    """Upsert these refund states; see :func:`save_orders` for ``stored``."""
     if not states:
         return
+    rows = [_refund_values(s) for s in states]
+    if stored is not None:
+        new = [s for s in states if (s.store_id, s.refund_id) not in stored]
+        if await _copy_new(session, RefundRecord.__table__, _REFUND_FIELDS, new, _refund_values):
+            rows = [_refund_values(s) for s in states if (s.store_id, s.refund_id) in stored]
     await upsert_rows(
         session,
         RefundRecord.__table__,
         ["store_id", "refund_id"],
         _REFUND_FIELDS[2:],
         _REFUND_FIELDS,
-        [_refund_values(s) for s in states],
+        rows,
     )
 
 
@@ -304,22 +314,55 @@ async def save_orders(
     keys: Sequence[Key],
     orders: dict[Key, OrderState],
     contributions: dict[Key, Contribution],
+    *,
+    stored: Container[Key] | None = None,
 ) -> None:
-    """Upsert each order's state and its new contribution."""
+    """Upsert each order's state and its new contribution.
+
+    ``stored``: for a caller holding its stores' locks exclusively (a file import),
+    the keys of the orders that were read from the database. The others cannot
+    exist (nobody else writes these stores meanwhile), so a bulk of them is copied
+    straight into the table instead of through a staging table and an upsert
+    (:func:`app.db.dialect.copy_new_rows`; should one exist after all, the copy is
+    undone and every row takes the upsert).
+    """
     if not keys:
         return
-    rows = []
-    for key in keys:
+
+    def values(key: Key) -> tuple[Any, ...]:
         order = orders.get(key) or OrderState(store_id=key[0], order_id=key[1])
-        rows.append(_order_values(order) + _contribution_values(contributions[key]))
+        return _order_values(order) + _contribution_values(contributions[key])
+
+    names = [*_ORDER_FIELDS, *CONTRIBUTION_COLUMNS]
+    todo: Sequence[Key] = keys
+    if stored is not None:
+        new = [k for k in keys if k not in stored]
+        if await _copy_new(session, OrderRecord.__table__, names, new, values):
+            todo = [k for k in keys if k in stored]
+    if not todo:
+        return
     await upsert_rows(
         session,
         OrderRecord.__table__,
         ["store_id", "order_id"],
         [*_ORDER_FIELDS[2:], *CONTRIBUTION_COLUMNS],
-        [*_ORDER_FIELDS, *CONTRIBUTION_COLUMNS],
-        rows,
+        names,
+        [values(k) for k in todo],
     )
+
+
+async def _copy_new(
+    session: AsyncSession,
+    table: Any,
+    names: Sequence[str],
+    items: Sequence[_T],
+    values: Callable[[_T], tuple[Any, ...]],
+) -> bool:
+    """COPY a bulk of rows known to be new (PostgreSQL); False when not done (too few,
+    SQLite, or a key existed after all), and the caller upserts them."""
+    if len(items) < COPY_FROM_ROWS or dialect_of(session) != "postgresql":
+        return False
+    return await copy_new_rows(session, table, names, [values(i) for i in items])
 
 
 async def store_states(

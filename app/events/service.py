@@ -35,6 +35,8 @@ class Folded:
     order_keys: list[Key] = field(default_factory=list)
     refunds_by_order: dict[Key, list[RefundState]] = field(default_factory=dict)
     contributed: dict[Key, Contribution] = field(default_factory=dict)
+    # the refunds read from the database (the others are new to it)
+    stored_refunds: set[Key] = field(default_factory=set)
 
 
 async def fold_events(
@@ -81,6 +83,7 @@ async def fold_events(
         stored.update(await repository.load_refunds(session, [], late))
     order_keys = sorted(affected_orders)
     orders, contributed = await repository.load_orders(session, order_keys)
+    stored_refunds = set(stored)
     stored.update(refunds)  # this batch's fresher states win over the stored ones
     refunds_by_order: dict[Key, list[RefundState]] = defaultdict(list)
     for state in stored.values():
@@ -98,12 +101,31 @@ async def fold_events(
         order_keys=order_keys,
         refunds_by_order=dict(refunds_by_order),
         contributed=contributed,
+        stored_refunds=stored_refunds,
     )
 
 
 async def save_folded(
-    session: AsyncSession, folded: Folded, contributions: dict[Key, Contribution]
+    session: AsyncSession,
+    folded: Folded,
+    contributions: dict[Key, Contribution],
+    *,
+    copy_new: bool = False,
 ) -> None:
-    """Store the folded states, each affected order with its new contribution."""
-    await repository.save_refunds(session, list(folded.refunds.values()))
-    await repository.save_orders(session, folded.order_keys, folded.orders, contributions)
+    """Store the folded states, each affected order with its new contribution.
+
+    ``copy_new``: the caller holds its stores' locks exclusively, so the states
+    not read from the database are new to it and a bulk of them is copied in.
+    """
+    await repository.save_refunds(
+        session,
+        list(folded.refunds.values()),
+        stored=folded.stored_refunds if copy_new else None,
+    )
+    await repository.save_orders(
+        session,
+        folded.order_keys,
+        folded.orders,
+        contributions,
+        stored=folded.contributed if copy_new else None,
+    )

@@ -154,7 +154,7 @@ class RowError:
     message: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one per row, and a frozen __init__ costs 2.5× more
 class RowResult:
     """What one data row of a file gives.
 
@@ -653,9 +653,14 @@ class ImportReader:
         results: Iterator[RowResult],
         header: _Header | None,
         ignored_columns: tuple[str, ...],
+        *,
+        lines: Iterator[Line] | None = None,
+        store_id: str | None = None,
     ) -> None:
         self._source = source
         self._results = results
+        self._lines = lines  # events-jsonl: the lines ``results`` maps, for rows_deciding
+        self._store_id = store_id
         self.format: ImportFormat = format
         """The file's format, detected or as forced."""
         self.header_row: int | None = header.row.number if header else None
@@ -669,6 +674,30 @@ class ImportReader:
 
     def __iter__(self) -> Iterator[RowResult]:
         return self._results
+
+    def rows_deciding(
+        self, decide: Callable[[str], bool | None]
+    ) -> Iterator[tuple[int, RowResult | None, bool | None]]:
+        """Every row as ``(number, result, owned)``, for a reader that wants only some.
+
+        For events-jsonl each line's text is put to ``decide`` before it is parsed:
+        ``False`` and the line is passed over unparsed (``result`` is None); ``True``
+        and it is mapped, and owned; ``None`` (cannot tell from the text) and it is
+        mapped, for the caller to decide from the result. Other formats map every
+        row and leave it to the caller (``owned`` None). Iterate once, instead of
+        iterating the reader.
+        """
+        if self._lines is None:
+            for result in self._results:
+                yield result.row, result, None
+            return
+        store_id = self._store_id
+        for line in self._lines:
+            verdict = decide(line.text)
+            if verdict is False:
+                yield line.number, None, False
+            else:
+                yield line.number, _json_line(line, store_id), verdict
 
     def progress(self) -> Progress:
         """How far the read has got (bytes of a text file, rows of a workbook)."""
@@ -740,7 +769,13 @@ def _open(
     ):
         lines = source.lines()
         return ImportReader(
-            source, "events-jsonl", (_json_line(line, store_id) for line in lines), None, ()
+            source,
+            "events-jsonl",
+            (_json_line(line, store_id) for line in lines),
+            None,
+            (),
+            lines=lines,
+            store_id=store_id,
         )
     if forced == "events-jsonl":
         raise FormatError(

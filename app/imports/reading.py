@@ -90,7 +90,7 @@ class Row:
         return not any(self.cells)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one per line, and a frozen __init__ costs twice as much
 class Line:
     """One physical line of a text file (its line ending removed), numbered from 1."""
 

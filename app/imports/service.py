@@ -22,6 +22,7 @@ import contextlib
 import hashlib
 import logging
 import queue
+import re
 import threading
 import time
 from collections import Counter
@@ -157,13 +158,33 @@ class Part:
 
     def owns(self, result: RowResult) -> bool:
         store_id = result.events[0].get("store_id") if result.events else None
-        if not isinstance(store_id, str):
+        return self._owns_store(store_id if isinstance(store_id, str) else None)
+
+    def decide(self, text: str) -> bool | None:
+        """Whether an events-jsonl line is this part's, from its text alone (see
+        :meth:`ImportReader.rows_deciding`): by the first ``"store_id": "…"`` it holds,
+        or None when it holds none that way (the row is then parsed, and :meth:`owns`
+        decides). Every part decides every line by the same text, so each line is
+        exactly one part's; a line whose first such pair is not its event's own
+        (a nested object's, say) only sends that event to another store's part,
+        whose transaction then locks that store too: the outcome is the same.
+        """
+        found = _STORE_ID_TEXT.search(text)
+        if found is None:
+            return None
+        return self._owns_store(found.group(1))
+
+    def _owns_store(self, store_id: str | None) -> bool:
+        if store_id is None:
             return self.index == 0
         part = self._dealt.get(store_id)
         if part is None:
             part = self._dealt[store_id] = self._extra % self.count
             self._extra += 1
         return part == self.index
+
+
+_STORE_ID_TEXT = re.compile(r'"store_id"\s*:\s*"([A-Za-z0-9._:-]{1,64})"')
 
 
 @dataclass(slots=True)
@@ -463,12 +484,16 @@ def _chunks(
             reader.progress(),
         )
 
-    for result in reader:
-        owned = part is None or part.owns(result)  # every row, to deal the stores alike
-        if result.row <= skip_to_row:
+    rows = ((r.row, r, True) for r in reader) if part is None else reader.rows_deciding(part.decide)
+    for number, result, decided in rows:
+        # every row is decided, to deal the stores alike in every part
+        owned = decided
+        if owned is None:
+            owned = result is not None and part is not None and part.owns(result)
+        if number <= skip_to_row:
             continue
-        last_row = result.row
-        if not owned:
+        last_row = number
+        if not owned or result is None:
             continue
         rows_read += 1
         if result.skip is not None:
@@ -546,8 +571,7 @@ async def _commit(
                     lock_whole_stores=True,
                 )
                 refused = _tally(chunk, outcome.answer.results, summary)
-                written = summary.events_accepted - before["events_accepted"]
-                await refresh_statistics_after_bulk(session, BULK_TABLES, written)
+                await refresh_statistics_after_bulk(session, BULK_TABLES)
                 reevaluated = await road.reevaluate(
                     session, outcome.contexts, outcome.touched_scopes, now=now
                 )

@@ -149,7 +149,7 @@ async def ingest(
                 {s: ctx.policy for s, ctx in contexts.items()},
             )
             deltas = bucket_deltas(folded.contributed, new)
-            await save_folded(session, folded, new)
+            await save_folded(session, folded, new, copy_new=lock_whole_stores)
             outcome.touched_scopes = deltas.touched_scopes()
             await figures.apply_bucket_deltas(session, deltas, ordered=not lock_whole_stores)
 

@@ -268,14 +268,20 @@ async def test_an_interrupted_import_resumes_and_loses_nothing(
 
 
 async def test_figures_and_tier_states_equal_what_posting_the_events_gives(
-    app: FastAPI, client: httpx.AsyncClient, app_settings: Settings, tmp_path: Path, records: Any
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    app_settings: Settings,
+    tmp_path: Path,
+    records: Any,
+    clock: FrozenClock,
 ) -> None:
     events = _expected(records)
     imported = [{**e, "store_id": "imported", "event_id": "i:" + e["event_id"]} for e in events]
     posted = [{**e, "store_id": "posted", "event_id": "p:" + e["event_id"]} for e in events]
     path = tmp_path / "events.jsonl"
     path.write_bytes(b"\n".join(orjson.dumps(e) for e in imported))
-    assert await _import(app_settings, path, store_id=None) == 0
+    # judged on the same day as the posted events (the app's clock), whatever today is
+    assert await _import(app_settings, path, store_id=None, clock=clock) == 0
     for start in range(0, len(posted), 500):
         await post_events(client, posted[start : start + 500])
     for day in DAYS:
@@ -429,9 +435,18 @@ async def test_a_first_import_leaves_the_planner_statistics_of_its_tables_curren
         ).scalar_one()
         assert stored > 200  # some export rows are skipped by rule (unpaid, cancelled)
         assert estimate == pytest.approx(stored, rel=0.1)
-        # current statistics: a write of the same size does not analyze again; a far larger one does
-        assert await refresh_statistics_after_bulk(session, ["orders"], stored) == []
-        assert await refresh_statistics_after_bulk(session, ["orders"], stored * 3) == ["orders"]
+        # current statistics: a transaction that wrote nothing analyzes nothing, nor one
+        # that adds fewer rows than the table had; one that more than doubles it does
+        assert await refresh_statistics_after_bulk(session, ["orders"]) == []
+        copy = (
+            "INSERT INTO orders (store_id, order_id, c_pending) "
+            "SELECT 'stats-' || n, 'o-' || n, false FROM generate_series(1, :n) AS n"
+        )
+        await session.execute(text(copy), {"n": stored // 2})
+        assert await refresh_statistics_after_bulk(session, ["orders"]) == []
+        await session.execute(text(copy.replace("stats-", "stats-more-")), {"n": stored})
+        assert await refresh_statistics_after_bulk(session, ["orders"]) == ["orders"]
+        await session.rollback()
 
 
 async def test_the_road_runs_with_automatic_collection_paused_and_collects_between_chunks(

@@ -23,7 +23,7 @@ from fastapi import FastAPI
 from app.config import Settings
 from app.imports import parts, service
 from app.imports.cli import import_files
-from app.imports.formats import RowResult
+from app.imports.formats import RowResult, open_import
 from app.imports.service import ImportRequest, Part
 from tests import oracle
 from tests.support import paid, refund_event, requested
@@ -54,6 +54,48 @@ def test_each_store_belongs_to_exactly_one_part_and_storeless_rows_to_part_0() -
         assert all(len(parts) == 1 for parts in owners.values())
         first_named = list(dict.fromkeys(s for s in rows if isinstance(s, str)))
         assert [owners[s] for s in first_named] == [{i % count} for i in range(len(first_named))]
+
+
+def test_every_line_of_an_events_file_is_exactly_one_parts_read_from_its_text_or_parsed(
+    tmp_path: Path,
+) -> None:
+    """A part decides most lines by their text alone, without parsing them (the other
+    parts' lines cost it nothing but the read); the lines the text cannot tell are
+    parsed and decided by their event. Either way each line is one part's."""
+    rng = random.Random(11)
+    tricky = [
+        '{"event_id": "a", "store_id": "shop-01", "type": "order.paid"}',
+        '{"type":"order.paid","store_id" :  "shop-02"}',
+        '{"meta": {"store_id": "shop-03"}, "store_id": "shop-04"}',  # nested one first
+        '{"store\\u005fid": "shop-05", "event_id": "escaped key"}',  # parsed: shop-05
+        '{"store_id": "bad store!"}',  # not an id the text form knows: parsed
+        '{"store_id": 17}',
+        '{"note": "\\"store_id\\": \\"shop-06\\"", "store_id": "shop-07"}',
+        '{"store_id": "shop-08", broken',  # invalid JSON, decided by its text
+        "",
+        "[1, 2]",
+        '{"event_id": "no store"}',
+    ]
+    lines = [rng.choice(tricky) for _ in range(400)]
+    path = tmp_path / "mixed.jsonl"
+    path.write_text("\n".join(['{"store_id": "shop-00"}', *lines]) + "\n", encoding="utf-8")
+    for count in (2, 3):
+        split = [Part(k, count) for k in range(count)]
+        owned_by: dict[int, set[int]] = {}
+        parsed: dict[int, int] = {}
+        for part in split:
+            with open_import(path) as reader:
+                for number, result, decided in reader.rows_deciding(part.decide):
+                    owned = decided if decided is not None else part.owns(result)  # type: ignore[arg-type]
+                    if owned:
+                        owned_by.setdefault(number, set()).add(part.index)
+                    if result is not None:
+                        parsed[number] = parsed.get(number, 0) + 1
+        assert set(owned_by) == set(range(1, len(lines) + 2))
+        assert all(len(owners) == 1 for owners in owned_by.values())
+        by_text = {n for n, line in enumerate(lines, 2) if '"store_id": "shop' in line}
+        # a line decided by its text is parsed by its own part only
+        assert all(parsed[n] == 1 for n in by_text)
 
 
 def test_stores_are_dealt_to_balance_the_parts_by_their_events(

@@ -75,8 +75,14 @@ async def test_the_bulk_road_answers_and_counts_as_the_ordinary_one(
     real_hashes = repository.stored_hashes
     hidden = [race]
 
+    copied_tables: list[str] = []
+
     async def spy_copy(*args: Any) -> bool:
-        copies.append(ok := await real_copy(*args))
+        ok = await real_copy(*args)
+        if args[1].name == "events":
+            copies.append(ok)
+        elif ok:
+            copied_tables.append(args[1].name)
         return ok
 
     async def hide_once(session: Any, ids: Any) -> dict[str, bytes]:
@@ -98,9 +104,36 @@ async def test_the_bulk_road_answers_and_counts_as_the_ordinary_one(
     assert _statuses(answer) == expected
     if postgres:
         assert copies == [not race]  # the race undid the COPY and took the upsert
+        # the orders none of the stored events named are new: copied, not upserted
+        assert copied_tables == ["orders"]
     metrics = (await client.get("/v1/stores/s1/metrics")).json()
     assert metrics["orders"] == BULK  # 300 before, 10 conflicting, BULK - 310 now
 
     again = await _ingest_bulk(app, clock, events)  # everything known: no COPY at all
     assert (again.accepted, again.duplicates, again.rejected) == (0, 300 + BULK - 310, 10)
     assert (await client.get("/v1/stores/s1/metrics")).json() == metrics
+
+
+async def test_new_states_copied_in_fall_back_to_the_upsert_when_one_exists_after_all(
+    app: FastAPI, client: httpx.AsyncClient, clock: FrozenClock
+) -> None:
+    """Orders not read from the database are copied straight in; should one exist after
+    all, the copy is undone (its savepoint) and every row takes the upsert."""
+    from app.events.fold import Contribution, OrderState
+
+    events = _events()
+    await post_events(client, events[:100])  # orders o0…o99 exist
+    keys = [("s1", f"o{i}") for i in range(BULK)]
+    orders = {k: OrderState(store_id=k[0], order_id=k[1], amount="9.99") for k in keys}
+    nothing = Contribution()
+    async with app.state.db.transaction() as session:
+        # told that none is stored: on PostgreSQL the copy meets o0 and is undone
+        await repository.save_orders(
+            session, keys, orders, dict.fromkeys(keys, nothing), stored=set()
+        )
+    async with app.state.db.read() as session:
+        from sqlalchemy import text
+
+        result = await session.execute(text("SELECT order_id, amount FROM orders"))
+        rows = {order_id: amount for order_id, amount in result}
+    assert len(rows) == BULK and set(rows.values()) == {"9.99"}
