@@ -339,7 +339,12 @@ async def refresh_statistics_after_bulk(session: AsyncSession, tables: Sequence[
     more than doubled it since its statistics (``pg_class.reltuples``; -1 or 0 when never
     analyzed): once for a first import's first chunk, then again only when a later chunk
     still doubles the table, not after every chunk (each ``ANALYZE`` costs 10–80 ms).
-    Returns the tables analyzed.
+
+    ``SKIP_LOCKED``: an ``ANALYZE`` holds its table's lock until its transaction ends,
+    and a second one of the same table waits for it. The parts of an import fill the
+    same tables at once; a part that finds another's analysis under way goes on
+    without its own (the other's statistics are as good; should the table still be
+    stale, its next chunk analyzes it). Returns the tables asked to be analyzed.
     """
     if not is_postgres(session):
         return []
@@ -359,5 +364,5 @@ async def refresh_statistics_after_bulk(session: AsyncSession, tables: Sequence[
         < max(float(reltuples), 0.0) + inserted
     ]
     for name in stale:
-        await session.execute(text(f'ANALYZE "{name}"'))
+        await session.execute(text(f'ANALYZE (SKIP_LOCKED) "{name}"'))
     return stale

@@ -12,7 +12,7 @@ from app.clock import Clock, SystemClock
 from app.config import Settings
 from app.db.engine import Database, create_engine
 from app.imports.formats import ImportFormat, ReasonMapError, load_reason_map
-from app.imports.parts import parts_for, run_in_parts
+from app.imports.parts import Standby, parts_for, run_in_parts, standby_for
 from app.imports.reading import ReadError
 from app.imports.service import ImportRequest, file_digest, prepare, run_import, start
 from app.imports.terminal import ProgressView, error_writer, summary_table
@@ -49,9 +49,44 @@ async def import_files(
         if not path.is_file():
             console.print(f"[red]{path}[/red]: no such file", highlight=False)
             return EXIT_USAGE
+    # children for the parts start loading now, while this process gets ready
+    standby = await Standby.start(
+        settings, standby_for(settings, files, store_id=store_id, dry_run=dry_run, jobs=jobs)
+    )
+    try:
+        return await _import_files(
+            settings,
+            files,
+            console,
+            reason_map,
+            standby,
+            store_id=store_id,
+            format=format,
+            dry_run=dry_run,
+            errors_path=errors_path,
+            jobs=jobs,
+            clock=clock or SystemClock(),
+        )
+    finally:
+        await standby.close()
+
+
+async def _import_files(
+    settings: Settings,
+    files: list[Path],
+    console: Console,
+    reason_map: dict[str, str],
+    standby: Standby,
+    *,
+    store_id: str | None,
+    format: str | None,
+    dry_run: bool,
+    errors_path: Path | None,
+    jobs: int | None,
+    clock: Clock,
+) -> int:
     await asyncio.to_thread(prepare_database, settings)
     db = Database(create_engine(settings))
-    clock = clock or SystemClock()
     worst = 0
     try:
         with error_writer(errors_path) as errors_file:
@@ -96,6 +131,7 @@ async def import_files(
                             *(db, settings, clock, request, reader, record, parts),
                             on_error=on_error,
                             on_progress=view.update,
+                            standby=standby,
                         )
                     else:
                         summary = await run_import(

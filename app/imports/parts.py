@@ -36,7 +36,7 @@ import shutil
 import sys
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -166,8 +166,10 @@ async def run_in_parts(
     *,
     on_error: Callable[[RowError], None] | None = None,
     on_progress: ProgressSink | None = None,
+    standby: Standby | None = None,
 ) -> ImportSummary:
-    """Import ``reader``'s file in ``parts`` parts: this process runs part 0, children the rest.
+    """Import ``reader``'s file in ``parts`` parts: this process runs part 0, children the rest
+    (those of ``standby`` first).
 
     Returns the import's totals (all parts). On failure or interruption the
     import is marked so, every part's committed work stays, and a rerun of the
@@ -197,6 +199,7 @@ async def run_in_parts(
                     Part(k, parts),
                     skip_rows[k],
                     workdir,
+                    standby,
                 )
             )
         if on_progress is not None:
@@ -307,6 +310,7 @@ async def _spawn(
     part: Part,
     skip_to_row: int,
     workdir: Path,
+    standby: Standby | None = None,
 ) -> _Child:
     spec = {
         "import_id": import_id,
@@ -322,23 +326,113 @@ async def _spawn(
     }
     spec_path = workdir / f"part-{part.index}.json"
     spec_path.write_text(json.dumps(spec), encoding="utf-8")
+    process = standby.take() if standby is not None else None
+    if process is not None and process.stdin is not None:
+        process.stdin.write(f"{spec_path}\n".encode())
+        with contextlib.suppress(ConnectionError):  # it died meanwhile: _ended says so
+            await process.stdin.drain()
+        process.stdin.close()
+    else:
+        process = await _start_child(settings, [str(spec_path)], stdin=asyncio.subprocess.DEVNULL)
+    return _Child(process, asyncio.create_task(process.communicate()), part.index)
+
+
+async def _start_child(
+    settings: Settings, argv: list[str], *, stdin: int
+) -> asyncio.subprocess.Process:
     env = {
         **os.environ,
         "REFUNDWATCH_DATABASE_URL": settings.database_url,
         "REFUNDWATCH_DEFAULT_TIMEZONE": settings.default_timezone,
         "REFUNDWATCH_MAX_FUTURE_SKEW_SECONDS": str(settings.max_future_skew_seconds),
     }
-    process = await asyncio.create_subprocess_exec(
+    return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "app.imports.parts",
-        str(spec_path),
+        *argv,
         env=env,
-        stdin=asyncio.subprocess.DEVNULL,
+        stdin=stdin,
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
     )
-    return _Child(process, asyncio.create_task(process.communicate()), part.index)
+
+
+STANDBY = "--standby"
+
+
+class Standby:
+    """Child processes started ahead of their part, each waiting for its spec on stdin.
+
+    A child's interpreter takes about 0.8 s to start and load the road (most of it
+    imports), and the command's own process needs about as long to migrate, open the
+    file, record the import and deal the stores before it knows the parts. Started at
+    the command's start, when the files look splittable (:func:`standby_for`), the
+    children load meanwhile, on the core the command leaves idle, and begin reading the
+    moment their spec arrives. One that no part needs is told so (stdin closed) and
+    exits. Measured on the bench's 200,000-event file: see docs/performance.md.
+    """
+
+    def __init__(self) -> None:
+        self._waiting: list[asyncio.subprocess.Process] = []
+
+    @classmethod
+    async def start(cls, settings: Settings, count: int) -> Standby:
+        standby = cls()
+        for _ in range(count):
+            standby._waiting.append(
+                await _start_child(settings, [STANDBY], stdin=asyncio.subprocess.PIPE)
+            )
+        return standby
+
+    def __len__(self) -> int:
+        return len(self._waiting)
+
+    def take(self) -> asyncio.subprocess.Process | None:
+        """A waiting child still alive, or None."""
+        while self._waiting:
+            process = self._waiting.pop(0)
+            if process.returncode is None:
+                return process
+        return None
+
+    async def close(self) -> None:
+        """Tell the children no part came for them, and wait for them to exit."""
+        waiting, self._waiting = self._waiting, []
+        for process in waiting:
+            if process.stdin is not None:
+                process.stdin.close()
+        for process in waiting:
+            with contextlib.suppress(ProcessLookupError):
+                await asyncio.wait_for(process.communicate(), timeout=10)
+
+
+def standby_for(
+    settings: Settings,
+    paths: Sequence[Path],
+    *,
+    store_id: str | None,
+    dry_run: bool,
+    jobs: int | None,
+) -> int:
+    """How many children to start ahead (:class:`Standby`): the extra parts that
+    :func:`parts_for` will likely choose for the first of these files, judged before
+    it is opened (an events file, by its first byte, and large enough)."""
+    if dry_run or settings.is_sqlite or store_id is not None or not paths:
+        return 0
+    if jobs is not None:
+        return max(0, min(jobs, MAX_PARTS) - 1)
+    path = paths[0]
+    try:
+        if path.stat().st_size < PARTS_MIN_BYTES:
+            return 0
+        with path.open("rb") as handle:
+            head = handle.read(64).lstrip(b"\xef\xbb\xbf \t\r\n")
+    except OSError:
+        return 0
+    if not head.startswith(b"{"):
+        return 0  # a workbook, or a CSV: the events-csv case is left to a fresh child
+    return max(0, min(os.cpu_count() or 1, 2) - 1)
 
 
 async def _ended(child: _Child) -> str | None:
@@ -425,6 +519,12 @@ def main(argv: list[str]) -> int:
 
     settings = get_settings()
     configure_logging(settings)
+    if argv == [STANDBY]:  # loaded (and the driver too); now wait for a part (see Standby)
+        create_engine(settings)  # no connection yet: it only loads the dialect and driver
+        line = sys.stdin.readline().strip()
+        if not line:
+            return 0  # no part came
+        argv = [line]
     spec = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
     try:
         asyncio.run(_run_child(settings, spec))

@@ -159,6 +159,46 @@ def test_only_a_large_events_file_of_many_stores_on_postgres_is_split(tmp_path: 
     assert choose(pg, big, record=one) == 1
 
 
+def test_children_are_started_ahead_only_for_what_looks_like_a_split(tmp_path: Path) -> None:
+    big = tmp_path / "big.jsonl"
+    with big.open("wb") as handle:
+        handle.write(b"\xef\xbb\xbf\n {")
+        handle.truncate(parts.PARTS_MIN_BYTES)
+    workbook = tmp_path / "big.xlsx"
+    with workbook.open("wb") as handle:
+        handle.write(b"PK\x03\x04")
+        handle.truncate(parts.PARTS_MIN_BYTES)
+    small = tmp_path / "small.jsonl"
+    small.write_bytes(b"{}\n")
+    pg = Settings(database_url="postgresql://u@127.0.0.1:5432/db")
+    lite = Settings(database_url=f"sqlite:///{tmp_path}/x.db")
+
+    def ahead(settings: Settings, path: Path, **kw: Any) -> int:
+        options: dict[str, Any] = {"store_id": None, "dry_run": False, "jobs": None, **kw}
+        return parts.standby_for(settings, [path], **options)
+
+    assert ahead(pg, big) == min(2, os.cpu_count() or 1) - 1
+    assert ahead(pg, small) == 0
+    assert ahead(pg, workbook) == 0
+    assert ahead(pg, small, jobs=3) == 2
+    assert ahead(pg, big, jobs=1) == 0
+    assert ahead(lite, big) == 0
+    assert ahead(pg, big, store_id="s1") == 0
+    assert ahead(pg, big, dry_run=True) == 0
+    assert ahead(pg, tmp_path / "missing.jsonl") == 0
+
+
+async def test_a_child_started_ahead_that_no_part_needs_exits_when_told(
+    app_settings: Settings,
+) -> None:
+    standby = await parts.Standby.start(app_settings, 2)
+    assert len(standby) == 2
+    waiting = list(standby._waiting)
+    await standby.close()
+    assert len(standby) == 0 and standby.take() is None
+    assert [p.returncode for p in waiting] == [0, 0]
+
+
 def _cluster_events(seed: int) -> list[dict[str, Any]]:
     """Orders and refunds of nine stores, interleaved as a real file would have them."""
     rng = random.Random(seed)
