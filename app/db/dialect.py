@@ -345,6 +345,10 @@ async def refresh_statistics_after_bulk(session: AsyncSession, tables: Sequence[
     same tables at once; a part that finds another's analysis under way goes on
     without its own (the other's statistics are as good; should the table still be
     stale, its next chunk analyzes it). Returns the tables asked to be analyzed.
+
+    The per-transaction counter can also hold an earlier transaction's inserts not yet
+    flushed to the statistics system (a connection reused at once: a pool, PgBouncer),
+    so a table is at worst analyzed once more than needed, never once less.
     """
     if not is_postgres(session):
         return []

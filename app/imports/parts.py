@@ -405,8 +405,12 @@ class Standby:
             if process.stdin is not None:
                 process.stdin.close()
         for process in waiting:
-            with contextlib.suppress(ProcessLookupError):
+            try:
                 await asyncio.wait_for(process.communicate(), timeout=10)
+            except TimeoutError:  # still loading after 10 s: not worth waiting for
+                with contextlib.suppress(ProcessLookupError):
+                    process.kill()
+                await process.wait()
 
 
 def standby_for(

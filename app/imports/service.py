@@ -571,7 +571,8 @@ async def _commit(
                     lock_whole_stores=True,
                 )
                 refused = _tally(chunk, outcome.answer.results, summary)
-                await refresh_statistics_after_bulk(session, BULK_TABLES)
+                if summary.events_accepted > before["events_accepted"]:  # it wrote rows
+                    await refresh_statistics_after_bulk(session, BULK_TABLES)
                 reevaluated = await road.reevaluate(
                     session, outcome.contexts, outcome.touched_scopes, now=now
                 )
