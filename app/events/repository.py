@@ -294,18 +294,20 @@ async def save_refunds(
     """Upsert these refund states; see :func:`save_orders` for ``stored``."""
     if not states:
         return
-    rows = [_refund_values(s) for s in states]
+    todo: Sequence[RefundState] = states
     if stored is not None:
         new = [s for s in states if (s.store_id, s.refund_id) not in stored]
         if await _copy_new(session, RefundRecord.__table__, _REFUND_FIELDS, new, _refund_values):
-            rows = [_refund_values(s) for s in states if (s.store_id, s.refund_id) in stored]
+            todo = [s for s in states if (s.store_id, s.refund_id) in stored]
+    if not todo:
+        return
     await upsert_rows(
         session,
         RefundRecord.__table__,
         ["store_id", "refund_id"],
         _REFUND_FIELDS[2:],
         _REFUND_FIELDS,
-        rows,
+        [_refund_values(s) for s in todo],
     )
 
 

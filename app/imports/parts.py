@@ -102,13 +102,27 @@ def parts_for(
         return len(record.part_rows)
     if record is not None and record.rows_committed:
         return 1  # a one-part import cut short resumes as one part
-    if request.dry_run or settings.is_sqlite or request.store_id is not None:
-        return 1
     if reader.format not in SPLITTABLE_FORMATS:
+        return 1
+    return _parts_wanted(
+        settings,
+        dry_run=request.dry_run,
+        store_id=request.store_id,
+        jobs=jobs,
+        size=request.path.stat().st_size,
+    )
+
+
+def _parts_wanted(
+    settings: Settings, *, dry_run: bool, store_id: str | None, jobs: int | None, size: int
+) -> int:
+    """The parts for a new import of a splittable file (the rule :func:`parts_for` and
+    :func:`standby_for` share)."""
+    if dry_run or settings.is_sqlite or store_id is not None:
         return 1
     if jobs is not None:
         return max(1, min(jobs, MAX_PARTS))
-    if request.path.stat().st_size < PARTS_MIN_BYTES:
+    if size < PARTS_MIN_BYTES:
         return 1
     return max(1, min(os.cpu_count() or 1, 2))
 
@@ -423,22 +437,20 @@ def standby_for(
 ) -> int:
     """How many children to start ahead (:class:`Standby`): the extra parts that
     :func:`parts_for` will likely choose for the first of these files, judged before
-    it is opened (an events file, by its first byte, and large enough)."""
-    if dry_run or settings.is_sqlite or store_id is not None or not paths:
+    it is opened (an events-jsonl file by its first byte; an events-csv file is left
+    to children started when its parts are known)."""
+    if not paths:
         return 0
-    if jobs is not None:
-        return max(0, min(jobs, MAX_PARTS) - 1)
-    path = paths[0]
     try:
-        if path.stat().st_size < PARTS_MIN_BYTES:
-            return 0
-        with path.open("rb") as handle:
+        size = paths[0].stat().st_size
+        with paths[0].open("rb") as handle:
             head = handle.read(64).lstrip(b"\xef\xbb\xbf \t\r\n")
     except OSError:
         return 0
     if not head.startswith(b"{"):
-        return 0  # a workbook, or a CSV: the events-csv case is left to a fresh child
-    return max(0, min(os.cpu_count() or 1, 2) - 1)
+        return 0
+    wanted = _parts_wanted(settings, dry_run=dry_run, store_id=store_id, jobs=jobs, size=size)
+    return wanted - 1
 
 
 async def _ended(child: _Child) -> str | None:

@@ -128,13 +128,22 @@ def _reader(fmt: str) -> Any:
     return type("Reader", (), {"format": fmt})()
 
 
-def test_only_a_large_events_file_of_many_stores_on_postgres_is_split(tmp_path: Path) -> None:
-    big = tmp_path / "big.jsonl"
-    with big.open("wb") as handle:
+def _large(path: Path, head: bytes = b"") -> Path:
+    """A file just large enough to be split, beginning with ``head`` (the rest is a hole)."""
+    with path.open("wb") as handle:
+        handle.write(head)
         handle.truncate(parts.PARTS_MIN_BYTES)
+    return path
+
+
+PG = Settings(database_url="postgresql://u@127.0.0.1:5432/db")
+
+
+def test_only_a_large_events_file_of_many_stores_on_postgres_is_split(tmp_path: Path) -> None:
+    big = _large(tmp_path / "big.jsonl")
     small = tmp_path / "small.jsonl"
     small.write_bytes(b"{}\n")
-    pg = Settings(database_url="postgresql://u@127.0.0.1:5432/db")
+    pg = PG
     lite = Settings(database_url=f"sqlite:///{tmp_path}/x.db")
     events = _reader("events-jsonl")
 
@@ -160,17 +169,11 @@ def test_only_a_large_events_file_of_many_stores_on_postgres_is_split(tmp_path: 
 
 
 def test_children_are_started_ahead_only_for_what_looks_like_a_split(tmp_path: Path) -> None:
-    big = tmp_path / "big.jsonl"
-    with big.open("wb") as handle:
-        handle.write(b"\xef\xbb\xbf\n {")
-        handle.truncate(parts.PARTS_MIN_BYTES)
-    workbook = tmp_path / "big.xlsx"
-    with workbook.open("wb") as handle:
-        handle.write(b"PK\x03\x04")
-        handle.truncate(parts.PARTS_MIN_BYTES)
+    big = _large(tmp_path / "big.jsonl", b"\xef\xbb\xbf\n {")
+    workbook = _large(tmp_path / "big.xlsx", b"PK\x03\x04")
     small = tmp_path / "small.jsonl"
     small.write_bytes(b"{}\n")
-    pg = Settings(database_url="postgresql://u@127.0.0.1:5432/db")
+    pg = PG
     lite = Settings(database_url=f"sqlite:///{tmp_path}/x.db")
 
     def ahead(settings: Settings, path: Path, **kw: Any) -> int:
@@ -180,6 +183,7 @@ def test_children_are_started_ahead_only_for_what_looks_like_a_split(tmp_path: P
     assert ahead(pg, big) == min(2, os.cpu_count() or 1) - 1
     assert ahead(pg, small) == 0
     assert ahead(pg, workbook) == 0
+    assert ahead(pg, workbook, jobs=2) == 0  # a workbook is one store's: never split
     assert ahead(pg, small, jobs=3) == 2
     assert ahead(pg, big, jobs=1) == 0
     assert ahead(lite, big) == 0
